@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("catalog.account_urls")),
+    path("", include("catalog.urls")),
+    path("", include("ratings.urls")),
+]

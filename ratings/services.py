@@ -1,0 +1,116 @@
+"""Every rating write in Tastebase goes through these functions.
+
+They keep the denormalized per-item aggregates (``Item.rating_count``,
+``rating_sum``, ``rating_mean``) in step with the ratings table, and are the
+single place where later features (fold-in of the user's recommendations)
+hook in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Avg, Case, Count, F, FloatField, Sum, Value, When
+from django.utils import timezone
+
+from catalog.models import Item
+
+from .models import MAX_SCORE, MIN_SCORE, Rating
+
+#: Callbacks run after a rating change commits, as ``callback(user_id)``.
+#: The recommender registers its fold-in here (see recommender.apps).
+rating_change_listeners: list[Callable[[int], None]] = []
+
+
+def validate_score(score: float) -> float:
+    """The score as a float, or a ValidationError naming the allowed values."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        raise ValidationError(f"score {score!r} is not a number", code="invalid") from None
+    if not math.isfinite(value) or not MIN_SCORE <= value <= MAX_SCORE:
+        raise ValidationError(f"score {score} is outside {MIN_SCORE}–{MAX_SCORE}", code="range")
+    if value * 2 != round(value * 2):
+        raise ValidationError(f"score {score} is not a multiple of 0.5", code="step")
+    return value
+
+
+def _adjust_item_aggregates(item_id: int, *, delta_sum: float, delta_count: int) -> None:
+    new_count = F("rating_count") + delta_count
+    new_sum = F("rating_sum") + delta_sum
+    Item.objects.filter(pk=item_id).update(
+        rating_count=new_count,
+        rating_sum=new_sum,
+        rating_mean=Case(
+            When(rating_count__gt=-delta_count, then=new_sum / new_count),
+            default=Value(None),
+            output_field=FloatField(),
+        ),
+    )
+
+
+def _notify(user_id: int) -> None:
+    for listener in rating_change_listeners:
+        transaction.on_commit(lambda listener=listener: listener(user_id))
+
+
+@transaction.atomic
+def rating_upsert(*, user: AbstractBaseUser, item: Item, score: float) -> Rating:
+    """Create or change ``user``'s rating of ``item``; returns the saved rating."""
+    value = validate_score(score)
+    now = timezone.now()
+    existing = Rating.objects.select_for_update().filter(user=user, item=item).first()
+    if existing is None:
+        rating = Rating.objects.create(user=user, item=item, score=value, created_at=now, updated_at=now)
+        _adjust_item_aggregates(item.pk, delta_sum=value, delta_count=1)
+    else:
+        old = existing.score
+        existing.score = value
+        existing.updated_at = now
+        existing.save(update_fields=["score", "updated_at"])
+        rating = existing
+        if old != value:
+            _adjust_item_aggregates(item.pk, delta_sum=value - old, delta_count=0)
+    _notify(user.pk)
+    return rating
+
+
+@transaction.atomic
+def rating_delete(*, user: AbstractBaseUser, item: Item) -> bool:
+    """Delete ``user``'s rating of ``item``; False if there was none."""
+    existing = Rating.objects.select_for_update().filter(user=user, item=item).first()
+    if existing is None:
+        return False
+    existing.delete()
+    _adjust_item_aggregates(item.pk, delta_sum=-existing.score, delta_count=-1)
+    _notify(user.pk)
+    return True
+
+
+def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
+    """Recompute count, sum and mean of items from the ratings table (after imports).
+
+    One grouped query plus bulk updates; returns the number of items updated.
+    """
+    ratings = Rating.objects.all()
+    items = Item.objects.all()
+    if item_ids is not None:
+        ratings = ratings.filter(item_id__in=item_ids)
+        items = items.filter(pk__in=item_ids)
+    stats = {
+        row["item_id"]: row
+        for row in ratings.values("item_id").annotate(n=Count("id"), total=Sum("score"), mean=Avg("score"))
+    }
+    to_update = []
+    for item in items.only("id", "rating_count", "rating_sum", "rating_mean"):
+        row = stats.get(item.pk)
+        count, total, mean = (row["n"], row["total"], row["mean"]) if row else (0, 0.0, None)
+        if (item.rating_count, item.rating_sum, item.rating_mean) != (count, total, mean):
+            item.rating_count, item.rating_sum, item.rating_mean = count, total, mean
+            to_update.append(item)
+    Item.objects.bulk_update(to_update, ["rating_count", "rating_sum", "rating_mean"], batch_size=1000)
+    return len(to_update)
