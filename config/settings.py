@@ -195,3 +195,21 @@ LOGGING = {
 
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# ---- training and serving ------------------------------------------------------
+#: The model trained for each kind when ``retrain`` gets no --algorithm.
+TASTEBASE_DEFAULT_ALGORITHMS = {
+    "rating": os.environ.get("TASTEBASE_RATING_ALGORITHM", "explicit_als"),
+    "ranking": os.environ.get("TASTEBASE_RANKING_ALGORITHM", "implicit_als"),
+    "similarity": os.environ.get("TASTEBASE_SIMILARITY_ALGORITHM", "item_knn"),
+}
+TASTEBASE_TRAINING_LOCK_TTL = envint("TASTEBASE_TRAINING_LOCK_TTL", 120, minimum=1)
+TASTEBASE_KEEP_VERSIONS = envint("TASTEBASE_KEEP_VERSIONS", 3, minimum=1)
+#: Promotion gate: a new version may be worse than the active one by at most this
+#: much on its kind's holdout metric (RMSE for rating, NDCG@10 otherwise).
+TASTEBASE_PROMOTION_MARGIN = envfloat("TASTEBASE_PROMOTION_MARGIN", 0.01)
+TASTEBASE_HOLDOUT_FRACTION = envfloat("TASTEBASE_HOLDOUT_FRACTION", 0.1)
+TASTEBASE_REFIT_ON_ALL = envbool("TASTEBASE_REFIT_ON_ALL", True)
+TASTEBASE_NEIGHBORS = envint("TASTEBASE_NEIGHBORS", 30, minimum=1)
+TASTEBASE_RETRAIN_CRON = os.environ.get("TASTEBASE_RETRAIN_CRON", "30 3 * * *")
+TASTEBASE_SIMILARITY_CRON = os.environ.get("TASTEBASE_SIMILARITY_CRON", "15 * * * *")

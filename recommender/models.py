@@ -1,1 +1,116 @@
+"""Model versions and the cached factor / neighbour tables they serve from.
 
+A training run writes a new ``ModelVersion`` (status ``training``), fills its
+factor or neighbour tables, evaluates it, and — if it passes the promotion
+gate — becomes the one ``active`` version of its kind in a single transaction.
+Vectors are stored as raw float32 bytes: portable across SQLite and Postgres
+and loaded with ``np.frombuffer`` without a Python object per number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from numpy.typing import NDArray
+
+
+class ModelKind(models.TextChoices):
+    RATING = "rating", "Rating model (predicted stars)"
+    RANKING = "ranking", "Ranking model (order of recommendations)"
+    SIMILARITY = "similarity", "Item similarity (neighbours)"
+
+
+class VersionStatus(models.TextChoices):
+    TRAINING = "training", "Training"
+    READY = "ready", "Ready"
+    ACTIVE = "active", "Active"
+    FAILED = "failed", "Failed"
+    RETIRED = "retired", "Retired"
+
+
+class ModelVersion(models.Model):
+    kind = models.CharField(max_length=16, choices=ModelKind.choices)
+    algorithm = models.CharField(max_length=64)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.TRAINING)
+    stage = models.CharField(max_length=32, blank=True, default="")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="percent done of the whole run")
+    metrics = models.JSONField(default=dict, blank=True)
+    n_users = models.PositiveIntegerField(default=0)
+    n_items = models.PositiveIntegerField(default=0)
+    n_ratings = models.PositiveBigIntegerField(default=0)
+    data_watermark = models.DateTimeField(null=True, blank=True, help_text="latest rating change it was trained on")
+    timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
+    global_mean = models.FloatField(default=0.0)
+    rating_min = models.FloatField(default=0.5)
+    rating_max = models.FloatField(default=5.0)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(status="active"), name="one_active_version_per_kind"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "status"], name="modelversion_kind_status_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}/{self.algorithm} ({self.status})"
+
+
+def vector_to_bytes(vector: NDArray[np.floating]) -> bytes:  # type: ignore[type-arg]
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def vector_from_bytes(raw: bytes | memoryview) -> NDArray[np.float32]:
+    return np.frombuffer(bytes(raw), dtype=np.float32)
+
+
+class UserFactor(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="user_factors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    bias = models.FloatField(default=0.0)
+    vector = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "user"], name="userfactor_unique")]
+
+
+class ItemFactor(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="item_factors")
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    bias = models.FloatField(default=0.0)
+    vector = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "item"], name="itemfactor_unique")]
+
+
+class ItemNeighbor(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="neighbors")
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    neighbor = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "item", "rank"], name="itemneighbor_unique")]
+        ordering = ["version", "item", "rank"]
+
+
+class TrainingLock(models.Model):
+    """A row per held lock: the embedded default's "one training at a time" guard
+    (with Redis, a Redis lock is used instead)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    owner = models.CharField(max_length=128)
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from .models import ModelVersion
+from .services import PromotionRefused, model_version_activate
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "kind", "algorithm", "status", "stage", "progress", "n_ratings", "created_at", "finished_at"]
+    list_filter = ["kind", "status", "algorithm"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    actions = ["activate"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False  # versions come from training runs only
+
+    @admin.action(description="Activate the selected version (passes the promotion gate)")
+    def activate(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for version in queryset:
+            try:
+                model_version_activate(version=version)
+                self.message_user(request, f"#{version.pk} is now active", messages.SUCCESS)
+            except (ValueError, PromotionRefused) as exc:
+                self.message_user(request, str(exc), messages.ERROR)

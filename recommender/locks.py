@@ -1,0 +1,127 @@
+""""One training run at a time": a lock with expiry and a heartbeat.
+
+With Redis configured the lock is a Redis key (``SET NX PX``); on the embedded
+default it is a ``TrainingLock`` row. Either way the holder renews the expiry
+from a heartbeat thread, so a worker killed with SIGKILL frees the lock within
+``TASTEBASE_TRAINING_LOCK_TTL`` seconds and the next run can start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, transaction
+from django.utils import timezone
+
+
+class TrainingAlreadyRunning(RuntimeError):
+    """Raised when another training run holds the lock."""
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _RedisLock:
+    def __init__(self, name: str, ttl: float) -> None:
+        from django_redis import get_redis_connection
+
+        self.client = get_redis_connection("default")
+        self.key = f"tastebase:lock:{name}"
+        self.ttl_ms = int(ttl * 1000)
+        self.owner = _owner()
+
+    def acquire(self) -> bool:
+        return bool(self.client.set(self.key, self.owner, nx=True, px=self.ttl_ms))
+
+    def holder(self) -> str:
+        raw = self.client.get(self.key)
+        return raw.decode() if isinstance(raw, bytes) else str(raw or "")
+
+    def renew(self) -> None:
+        # Renew only while we still own it (compare-and-set in one Lua step).
+        self.client.eval(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
+            1, self.key, self.owner, self.ttl_ms,
+        )
+
+    def release(self) -> None:
+        self.client.eval(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+            1, self.key, self.owner,
+        )
+
+
+class _DatabaseLock:
+    def __init__(self, name: str, ttl: float) -> None:
+        self.name = name
+        self.ttl = timedelta(seconds=ttl)
+        self.owner = _owner()
+
+    def acquire(self) -> bool:
+        from .models import TrainingLock
+
+        now = timezone.now()
+        with transaction.atomic():
+            TrainingLock.objects.filter(name=self.name, expires_at__lt=now).delete()
+        try:
+            with transaction.atomic():
+                TrainingLock.objects.create(
+                    name=self.name, owner=self.owner, acquired_at=now, expires_at=now + self.ttl
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def holder(self) -> str:
+        from .models import TrainingLock
+
+        return TrainingLock.objects.filter(name=self.name).values_list("owner", flat=True).first() or ""
+
+    def renew(self) -> None:
+        from .models import TrainingLock
+
+        TrainingLock.objects.filter(name=self.name, owner=self.owner).update(
+            expires_at=timezone.now() + self.ttl
+        )
+
+    def release(self) -> None:
+        from .models import TrainingLock
+
+        TrainingLock.objects.filter(name=self.name, owner=self.owner).delete()
+
+
+@contextmanager
+def training_lock(name: str = "training") -> Iterator[None]:
+    """Hold the named lock for the block, or raise TrainingAlreadyRunning."""
+    ttl = float(settings.TASTEBASE_TRAINING_LOCK_TTL)
+    lock: _RedisLock | _DatabaseLock = _RedisLock(name, ttl) if settings.REDIS_URL else _DatabaseLock(name, ttl)
+    if not lock.acquire():
+        raise TrainingAlreadyRunning(
+            f"another training run is in progress (lock {name!r} held by {lock.holder() or 'unknown'}); "
+            "not starting a second one"
+        )
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(ttl / 3):
+            try:
+                lock.renew()
+            finally:
+                close_old_connections()
+
+    beat = threading.Thread(target=heartbeat, name=f"lock-heartbeat-{name}", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+        lock.release()

@@ -1,0 +1,96 @@
+"""Train model versions from the ratings in the database and activate them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommender.engine.registry import parse_params
+from recommender.locks import TrainingAlreadyRunning
+from recommender.models import ModelKind
+from recommender.services import NothingToTrain, PromotionRefused, algorithm_kind, model_train
+
+
+class Command(BaseCommand):
+    help = (
+        "Retrain models from the database into factor tables and activate them if they pass the "
+        "promotion gate. Without --algorithm: the default rating, ranking and similarity models."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--algorithm", action="append", default=[], help="e.g. explicit_als (repeatable)")
+        parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                            help="hyperparameter override, e.g. --param factors=32 (repeatable)")
+        parser.add_argument("--async", dest="run_async", action="store_true",
+                            help="queue a Celery task instead of training in this process")
+        parser.add_argument("--force", action="store_true", help="activate even if the promotion gate refuses")
+
+    def handle(self, *args: Any, algorithm: list[str], param: list[str], run_async: bool, force: bool,
+               **options: Any) -> None:
+        try:
+            params = parse_params(param)
+            jobs = [(algorithm_kind(a), a) for a in algorithm] or [
+                (kind, settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]) for kind in ModelKind.values
+            ]
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if params and len(jobs) > 1:
+            raise CommandError("--param needs exactly one --algorithm")
+        failures = 0
+        for kind, name in jobs:
+            if run_async:
+                from recommender.tasks import retrain
+
+                result = retrain.delay(kind=kind, algorithm=name, params=params, force=force)
+                self.stdout.write(f"queued {name} ({kind}) as task {result.id}")
+                continue
+            failures += self._train(kind, name, params, force)
+        if failures:
+            raise CommandError(f"{failures} of {len(jobs)} training run(s) did not activate a new version")
+
+    def _train(self, kind: str, algorithm: str, params: dict[str, Any], force: bool) -> int:
+        bar = self._progress_bar(f"{algorithm}")
+        try:
+            version = model_train(kind=kind, algorithm=algorithm, params=params, force=force,
+                                  progress=bar.update if bar else None)
+        except (TrainingAlreadyRunning, NothingToTrain) as exc:
+            self.stderr.write(self.style.ERROR(str(exc)))
+            return 1
+        except PromotionRefused as exc:
+            self.stderr.write(self.style.WARNING(str(exc)))
+            return 1
+        except Exception as exc:
+            self.stderr.write(self.style.ERROR(f"{algorithm} failed: {exc}; the active version keeps serving"))
+            return 1
+        finally:
+            if bar:
+                bar.close()
+        self.stdout.write(self.style.SUCCESS(
+            f"#{version.pk} {algorithm} ({kind}) is {version.status}: "
+            f"{json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in version.metrics.items()})} "
+            f"timings {version.timings}"
+        ))
+        return 0
+
+    def _progress_bar(self, label: str) -> _Bar | None:
+        return _Bar(label) if sys.stderr.isatty() else None
+
+
+class _Bar:
+    """A tqdm bar driven by the pipeline's (stage, percent) reports."""
+
+    def __init__(self, label: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, desc=label, unit="%", file=sys.stderr, leave=False)
+
+    def update(self, stage: str, percent: int) -> None:
+        self.bar.set_postfix_str(stage)
+        self.bar.update(max(percent - self.bar.n, 0))
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,68 @@
+"""Thin Celery tasks: arguments in, one service call, retries and limits here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import OperationalError, transaction
+
+from .locks import TrainingAlreadyRunning
+from .models import ModelKind
+from .services import PromotionRefused, model_train
+
+
+def _progress(task: Task) -> Any:
+    def report(stage: str, percent: int) -> None:
+        if task.request.id and not task.request.is_eager:
+            task.update_state(state="PROGRESS", meta={"stage": stage, "percent": percent})
+
+    return report
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(OperationalError,),  # transient database trouble: try again later
+    retry_backoff=30,
+    retry_backoff_max=600,
+    max_retries=3,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    acks_late=False,  # a killed training run is not redelivered; the schedule retrains anyway
+)
+def retrain(
+    self: Task,
+    kind: str | None = None,
+    algorithm: str | None = None,
+    params: dict[str, Any] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Train one model version; returns a summary (the version's id, status and metrics)."""
+    try:
+        version = model_train(
+            kind=kind, algorithm=algorithm, params=params, force=force,
+            progress=_progress(self), task_id=self.request.id or "",
+        )
+    except TrainingAlreadyRunning as exc:
+        return {"status": "refused", "error": str(exc)}
+    except PromotionRefused as exc:
+        return {"status": "refused", "version": exc.version.pk, "error": str(exc)}
+    return {"status": version.status, "version": version.pk, "metrics": version.metrics}
+
+
+@shared_task
+def retrain_all() -> list[dict[str, Any]]:
+    """The nightly job: rating, ranking and similarity models, one after another."""
+    return [retrain.run(kind=kind) for kind in (ModelKind.RATING, ModelKind.RANKING, ModelKind.SIMILARITY)]
+
+
+@shared_task
+def refresh_similarity() -> dict[str, Any]:
+    """The hourly job: recompute item neighbours."""
+    return retrain.run(kind=ModelKind.SIMILARITY)  # type: ignore[no-any-return]
+
+
+def enqueue_retrain(**kwargs: Any) -> None:
+    """Queue a retrain once the current transaction commits (never on uncommitted data)."""
+    transaction.on_commit(lambda: retrain.delay(**kwargs))
