@@ -24,6 +24,8 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 demo: $(VENV)/.runtime
 	DEBUG=1 $(PY) manage.py migrate --no-input
 	DEBUG=1 $(PY) manage.py load_demo_data
+	DEBUG=1 $(PY) manage.py retrain --if-missing
+	DEBUG=1 $(PY) manage.py setup_schedules
 	DEBUG=1 $(PY) manage.py create_demo_user
 	$(MAKE) serve
 

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from ratings.forms import RatingForm
 from ratings.selectors import rating_for
+from recommender.selectors import similar_items
 
 from .forms import ItemFilterForm, SignUpForm
 from .models import Item
@@ -34,8 +35,11 @@ def item_list(request: HttpRequest) -> HttpResponse:
 def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk)
     my_rating = rating_for(user=request.user, item=item)
-    form = RatingForm(initial={"score": my_rating.score if my_rating else None})
-    return render(request, "catalog/item_detail.html", {"item": item, "my_rating": my_rating, "form": form})
+    form = RatingForm(initial={"score": f"{my_rating.score:.1f}" if my_rating else "4.0"})
+    similar = similar_items(item=item, limit=10)
+    return render(
+        request, "catalog/item_detail.html", {"item": item, "my_rating": my_rating, "form": form, "similar": similar}
+    )
 
 
 def signup(request: HttpRequest) -> HttpResponse:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("accounts/", include("catalog.account_urls")),
     path("", include("catalog.urls")),
     path("", include("ratings.urls")),
+    path("", include("recommender.urls")),
 ]

@@ -240,3 +240,26 @@ def test_deleting_a_rating_refolds_the_user(planted) -> None:  # type: ignore[no
     assert UserFactor.objects.get(user=fan).vector != stored
     rating_upsert(user=fan, item=item, score=5.0)
     assert Rating.objects.filter(user=fan, item=item).exists()
+
+
+def test_for_you_page_and_similar_items_on_the_item_page(client, planted) -> None:  # type: ignore[no-untyped-def]
+    train("ranking")
+    train("similarity")
+    fan = planted.user("romance")
+    client.force_login(fan)
+    page = client.get(reverse("recommender:for_you"))
+    assert page.status_code == 200
+    recs = page.context["recommendations"]
+    assert page.context["personalized"] and recs
+    assert recs[0].item.title in page.content.decode()
+    detail = client.get(reverse("catalog:item_detail", args=[planted.items[12].pk]))
+    similar = [s.item.title for s in detail.context["similar"]]
+    assert similar and "Similar items" in detail.content.decode()
+    assert all("Film 1" in t for t in similar[:5])  # romance films are 10-19
+
+
+def test_for_you_page_works_for_anonymous_visitors(client, planted) -> None:  # type: ignore[no-untyped-def]
+    page = client.get(reverse("recommender:for_you"))
+    assert page.status_code == 200
+    assert not page.context["personalized"]
+    assert "Log in" in page.content.decode()

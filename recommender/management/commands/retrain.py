@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.engine.registry import parse_params
 from recommender.locks import TrainingAlreadyRunning
-from recommender.models import ModelKind
+from recommender.models import ModelKind, ModelVersion, VersionStatus
 from recommender.services import NothingToTrain, PromotionRefused, algorithm_kind, model_train
 
 
@@ -28,9 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="queue a Celery task instead of training in this process")
         parser.add_argument("--force", action="store_true", help="activate even if the promotion gate refuses")
+        parser.add_argument("--if-missing", action="store_true",
+                            help="only train kinds that have no active version yet (used by make demo)")
 
     def handle(self, *args: Any, algorithm: list[str], param: list[str], run_async: bool, force: bool,
-               **options: Any) -> None:
+               if_missing: bool = False, **options: Any) -> None:
         try:
             params = parse_params(param)
             jobs = [(algorithm_kind(a), a) for a in algorithm] or [
@@ -38,6 +40,12 @@ class Command(BaseCommand):
             ]
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if if_missing:
+            active = set(ModelVersion.objects.filter(status=VersionStatus.ACTIVE).values_list("kind", flat=True))
+            for kind, name in jobs:
+                if kind in active:
+                    self.stdout.write(f"{kind}: an active version exists; skipping {name}")
+            jobs = [(kind, name) for kind, name in jobs if kind not in active]
         if params and len(jobs) > 1:
             raise CommandError("--param needs exactly one --algorithm")
         failures = 0

@@ -1,0 +1,151 @@
+"""Training through Celery: eagerly on the embedded default, and with a real
+worker process on Redis + Postgres (the CI leg that sets REDIS_URL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from recommender.models import ModelVersion, UserFactor, VersionStatus
+from recommender.selectors import recommendations_for_user
+from recommender.tasks import retrain
+from tests.recommender.conftest import plant_ratings
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = {"factors": 4, "iterations": 5, "regularization": 1.0}
+SLOW = {"factors": 64, "iterations": 40, "regularization": 1.0}  # several seconds on the bigger table
+
+pytestmark = pytest.mark.django_db(transaction=True)
+needs_worker = pytest.mark.skipif(not settings.REDIS_URL, reason="the real-worker leg runs with REDIS_URL set (make test-postgres)")
+
+
+@pytest.mark.skipif(bool(settings.REDIS_URL), reason="the eager leg is the embedded default (no REDIS_URL)")
+def test_retrain_task_runs_eagerly_on_the_embedded_default(planted) -> None:  # type: ignore[no-untyped-def]
+    result = retrain.delay(kind="ranking", params=QUICK)
+    summary = result.get()
+    assert summary["status"] == VersionStatus.ACTIVE
+    assert ModelVersion.objects.get(pk=summary["version"]).status == VersionStatus.ACTIVE
+
+
+class Worker:
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = Path(f"/tmp/tastebase-worker-{queue}.log")
+
+    def start(self, concurrency: int = 1) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "TASTEBASE_TRAINING_LOCK_TTL": "3",
+            "DEBUG": "1",
+        }
+        env.pop("PYTEST_CURRENT_TEST", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "--app", "config", "worker", "--queues", self.queue,
+             "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+             "--hostname", f"{self.queue}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def send(self, **kwargs: Any) -> Any:
+        return retrain.apply_async(kwargs=kwargs, queue=self.queue)
+
+
+@pytest.fixture
+def worker() -> Iterator[Worker]:
+    w = Worker(queue=f"test-{uuid.uuid4().hex[:8]}")
+    yield w
+    w.stop()
+    if w.log.exists():
+        sys.stdout.write(w.log.read_text()[-3000:])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@needs_worker
+def test_a_real_worker_trains_and_activates_a_version(planted, worker: Worker) -> None:  # type: ignore[no-untyped-def]
+    worker.start()
+    summary = worker.send(kind="ranking", params=QUICK).get(timeout=120)
+    assert summary["status"] == VersionStatus.ACTIVE
+    version = ModelVersion.objects.get(pk=summary["version"])
+    assert version.status == VersionStatus.ACTIVE and version.task_id
+    assert UserFactor.objects.filter(version=version).count() == version.n_users > 0
+    recs = recommendations_for_user(user=planted.user("action"), limit=5)
+    assert len(recs) == 5 and {r.source for r in recs} == {"ranking"}
+
+
+@needs_worker
+def test_two_retrain_requests_at_once_exactly_one_runs(db, worker: Worker) -> None:  # type: ignore[no-untyped-def]
+    plant_ratings(n_users=600, n_items=200)
+    worker.start(concurrency=2)
+    first, second = worker.send(kind="ranking", params=SLOW), worker.send(kind="ranking", params=SLOW)
+    outcomes = sorted([first.get(timeout=300)["status"], second.get(timeout=300)["status"]])
+    assert outcomes == ["active", "refused"]
+    assert ModelVersion.objects.count() == 1
+
+
+@needs_worker
+def test_killing_the_worker_mid_training_keeps_the_active_version_serving(db, worker: Worker) -> None:  # type: ignore[no-untyped-def]
+    planted = plant_ratings(n_users=600, n_items=200)
+    worker.start()
+    live = worker.send(kind="ranking", params=QUICK).get(timeout=120)
+    fan = planted.user("action")
+    before = [r.item_id for r in recommendations_for_user(user=fan, limit=5)]
+
+    worker.send(kind="ranking", params=SLOW)
+    doomed = wait_for(
+        lambda: ModelVersion.objects.filter(status=VersionStatus.TRAINING, stage__in=["fit", "evaluate", "refit"]).first(),
+        what="the slow run to reach the fit stage",
+    )
+    worker.kill()
+
+    doomed.refresh_from_db()
+    assert doomed.status == VersionStatus.TRAINING  # nobody finished it
+    assert ModelVersion.objects.get(status=VersionStatus.ACTIVE).pk == live["version"]
+    assert [r.item_id for r in recommendations_for_user(user=fan, limit=5)] == before
+
+    worker.start()
+    # The killed run's lock expires after its TTL (3 s here); until then a run is refused.
+    def next_run() -> Any:
+        summary = worker.send(kind="ranking", params=QUICK, force=True).get(timeout=120)
+        return summary if summary["status"] == "active" else None
+
+    summary = wait_for(next_run, timeout=60, what="a retrain after the kill to succeed")
+    doomed.refresh_from_db()
+    assert doomed.status == VersionStatus.FAILED and "interrupted" in doomed.error
+    assert ModelVersion.objects.get(status=VersionStatus.ACTIVE).pk == summary["version"]
