@@ -13,7 +13,8 @@ from recommender.selectors import similar_items
 
 from .forms import ItemFilterForm, SignUpForm
 from .models import Item
-from .selectors import genre_list, item_list as select_items
+from .selectors import genre_list
+from .selectors import item_list as select_items
 
 PAGE_SIZE = 24
 
@@ -38,7 +39,9 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = RatingForm(initial={"score": f"{my_rating.score:.1f}" if my_rating else "4.0"})
     similar = similar_items(item=item, limit=10)
     return render(
-        request, "catalog/item_detail.html", {"item": item, "my_rating": my_rating, "form": form, "similar": similar}
+        request,
+        "catalog/item_detail.html",
+        {"item": item, "my_rating": my_rating, "form": form, "similar": similar},
     )
 
 

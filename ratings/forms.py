@@ -5,7 +5,8 @@ from django import forms
 from .models import MAX_SCORE, MIN_SCORE, SCORE_STEP
 
 HALF_STARS = [
-    (f"{s:.1f}", f"{s:.1f}") for s in [MIN_SCORE + SCORE_STEP * k for k in range(int((MAX_SCORE - MIN_SCORE) / SCORE_STEP) + 1)]
+    (f"{s:.1f}", f"{s:.1f}")
+    for s in [MIN_SCORE + SCORE_STEP * k for k in range(int((MAX_SCORE - MIN_SCORE) / SCORE_STEP) + 1)]
 ]
 
 

@@ -8,10 +8,11 @@ hook in.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Case, Count, F, FloatField, Sum, Value, When
@@ -55,11 +56,11 @@ def _adjust_item_aggregates(item_id: int, *, delta_sum: float, delta_count: int)
 
 def _notify(user_id: int) -> None:
     for listener in rating_change_listeners:
-        transaction.on_commit(lambda listener=listener: listener(user_id))
+        transaction.on_commit(functools.partial(listener, user_id))
 
 
 @transaction.atomic
-def rating_upsert(*, user: AbstractBaseUser, item: Item, score: float) -> Rating:
+def rating_upsert(*, user: User, item: Item, score: float) -> Rating:
     """Create or change ``user``'s rating of ``item``; returns the saved rating."""
     value = validate_score(score)
     now = timezone.now()
@@ -80,7 +81,7 @@ def rating_upsert(*, user: AbstractBaseUser, item: Item, score: float) -> Rating
 
 
 @transaction.atomic
-def rating_delete(*, user: AbstractBaseUser, item: Item) -> bool:
+def rating_delete(*, user: User, item: Item) -> bool:
     """Delete ``user``'s rating of ``item``; False if there was none."""
     existing = Rating.objects.select_for_update().filter(user=user, item=item).first()
     if existing is None:

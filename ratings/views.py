@@ -49,6 +49,8 @@ def my_ratings(request: HttpRequest) -> HttpResponse:
 def _back_to(request: HttpRequest, item: Item) -> str:
     """Where to go after a rating form: the posted ``next`` if it is on this site."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("catalog:item_detail", args=[item.pk])

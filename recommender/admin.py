@@ -8,7 +8,17 @@ from .services import PromotionRefused, model_version_activate
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["id", "kind", "algorithm", "status", "stage", "progress", "n_ratings", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "kind",
+        "algorithm",
+        "status",
+        "stage",
+        "progress",
+        "n_ratings",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["kind", "status", "algorithm"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     actions = ["activate"]

@@ -20,8 +20,17 @@ from recommender.engine import Interactions
 _PG_HEADER = 19  # 11-byte signature + 4 flags + 4 header-extension length
 # One row: field count, then (length, value) for 4 int8/float8 columns, big-endian.
 _PG_ROW = np.dtype(
-    [("n", ">i2"), ("lu", ">i4"), ("u", ">i8"), ("li", ">i4"), ("i", ">i8"),
-     ("ls", ">i4"), ("s", ">f8"), ("lt", ">i4"), ("t", ">i8")]
+    [
+        ("n", ">i2"),
+        ("lu", ">i4"),
+        ("u", ">i8"),
+        ("li", ">i4"),
+        ("i", ">i8"),
+        ("ls", ">i4"),
+        ("s", ">f8"),
+        ("lt", ">i4"),
+        ("t", ">i8"),
+    ]
 )
 _PG_QUERY = (
     "COPY (SELECT user_id::int8, item_id::int8, score::float8, "

@@ -1,4 +1,4 @@
-""""One training run at a time": a lock with expiry and a heartbeat.
+""" "One training run at a time": a lock with expiry and a heartbeat.
 
 With Redis configured the lock is a Redis key (``SET NX PX``); on the embedded
 default it is a ``TrainingLock`` row. Either way the holder renews the expiry
@@ -49,13 +49,18 @@ class _RedisLock:
         # Renew only while we still own it (compare-and-set in one Lua step).
         self.client.eval(
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
-            1, self.key, self.owner, self.ttl_ms,
+            1,
+            self.key,
+            self.owner,
+            self.ttl_ms,
         )
 
     def release(self) -> None:
         self.client.eval(
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
-            1, self.key, self.owner,
+            1,
+            self.key,
+            self.owner,
         )
 
 
@@ -102,7 +107,9 @@ class _DatabaseLock:
 def training_lock(name: str = "training") -> Iterator[None]:
     """Hold the named lock for the block, or raise TrainingAlreadyRunning."""
     ttl = float(settings.TASTEBASE_TRAINING_LOCK_TTL)
-    lock: _RedisLock | _DatabaseLock = _RedisLock(name, ttl) if settings.REDIS_URL else _DatabaseLock(name, ttl)
+    lock: _RedisLock | _DatabaseLock = (
+        _RedisLock(name, ttl) if settings.REDIS_URL else _DatabaseLock(name, ttl)
+    )
     if not lock.acquire():
         raise TrainingAlreadyRunning(
             f"another training run is in progress (lock {name!r} held by {lock.holder() or 'unknown'}); "

@@ -41,7 +41,9 @@ class ModelVersion(models.Model):
     n_users = models.PositiveIntegerField(default=0)
     n_items = models.PositiveIntegerField(default=0)
     n_ratings = models.PositiveBigIntegerField(default=0)
-    data_watermark = models.DateTimeField(null=True, blank=True, help_text="latest rating change it was trained on")
+    data_watermark = models.DateTimeField(
+        null=True, blank=True, help_text="latest rating change it was trained on"
+    )
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
     global_mean = models.FloatField(default=0.0)
     rating_min = models.FloatField(default=0.5)
@@ -83,6 +85,9 @@ class UserFactor(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "user"], name="userfactor_unique")]
 
+    def __str__(self) -> str:
+        return f"user {self.user_id} in version {self.version_id}"
+
 
 class ItemFactor(models.Model):
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="item_factors")
@@ -93,6 +98,9 @@ class ItemFactor(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "item"], name="itemfactor_unique")]
 
+    def __str__(self) -> str:
+        return f"item {self.item_id} in version {self.version_id}"
+
 
 class ItemNeighbor(models.Model):
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="neighbors")
@@ -102,8 +110,13 @@ class ItemNeighbor(models.Model):
     rank = models.PositiveSmallIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["version", "item", "rank"], name="itemneighbor_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "item", "rank"], name="itemneighbor_unique")
+        ]
         ordering = ["version", "item", "rank"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} -> {self.neighbor_id} (#{self.rank}, {self.score:.3f})"
 
 
 class TrainingLock(models.Model):
@@ -114,3 +127,6 @@ class TrainingLock(models.Model):
     owner = models.CharField(max_length=128)
     acquired_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.owner} until {self.expires_at}"

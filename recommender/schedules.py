@@ -7,15 +7,22 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 DEFAULT_SCHEDULES = {
     "tastebase: nightly full retrain": ("recommender.tasks.retrain_all", "TASTEBASE_RETRAIN_CRON"),
-    "tastebase: hourly similarity refresh": ("recommender.tasks.refresh_similarity", "TASTEBASE_SIMILARITY_CRON"),
+    "tastebase: hourly similarity refresh": (
+        "recommender.tasks.refresh_similarity",
+        "TASTEBASE_SIMILARITY_CRON",
+    ),
 }
 
 
 def _crontab(expression: str) -> CrontabSchedule:
     minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
     schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-        day_of_week=day_of_week, timezone="UTC",
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone="UTC",
     )
     return schedule
 

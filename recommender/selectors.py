@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from numpy.typing import NDArray
 
@@ -66,7 +66,11 @@ def _user_ratings(user_id: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]
 
 def user_vector(version: ServingVersion, user_id: int) -> tuple[NDArray[np.float32], float] | None:
     """The user's stored factors for this version, folding in on the spot if missing."""
-    row = UserFactor.objects.filter(version_id=version.version_id, user_id=user_id).values_list("vector", "bias").first()
+    row = (
+        UserFactor.objects.filter(version_id=version.version_id, user_id=user_id)
+        .values_list("vector", "bias")
+        .first()
+    )
     if row is not None:
         return vector_from_bytes(row[0]), float(row[1])
     from .services import user_fold_in_version  # services import selectors' helpers; avoid a cycle
@@ -87,7 +91,7 @@ def _popularity_scores() -> tuple[NDArray[np.int64], NDArray[np.float64]]:
 
 def recommendations_for_user(
     *,
-    user: AbstractBaseUser,
+    user: User | AnonymousUser,
     limit: int = 10,
     genre: str | None = None,
     exclude_rated: bool = True,
@@ -134,7 +138,9 @@ def _recommend(
     if exclude_rated and rated_ids.shape[0]:
         mask &= ~np.isin(ids, rated_ids)
     if genre:
-        genre_ids = np.fromiter(Item.objects.filter(genres__name=genre).values_list("id", flat=True), dtype=np.int64)
+        genre_ids = np.fromiter(
+            Item.objects.filter(genres__name=genre).values_list("id", flat=True), dtype=np.int64
+        )
         mask &= np.isin(ids, genre_ids)
     scores = np.where(mask, scores, -np.inf)
     n = min(limit, int(mask.sum()))
@@ -163,7 +169,9 @@ def _recommend(
     ]
 
 
-def _predicted_ratings(version: ServingVersion, user_id: int, item_ids: NDArray[np.int64]) -> NDArray[np.float64] | None:
+def _predicted_ratings(
+    version: ServingVersion, user_id: int, item_ids: NDArray[np.int64]
+) -> NDArray[np.float64] | None:
     factors = user_vector(version, user_id)
     pos = version.positions(item_ids)
     if factors is None:
@@ -231,7 +239,9 @@ def similar_items(*, item: Item, limit: int = 10) -> list[SimilarItem]:
     top = top[np.argsort(-sims[top], kind="stable")]
     items = Item.objects.in_bulk(version.item_ids[top].tolist())
     return [
-        SimilarItem(item_id=int(version.item_ids[t]), item=items[int(version.item_ids[t])], score=float(sims[t]))
+        SimilarItem(
+            item_id=int(version.item_ids[t]), item=items[int(version.item_ids[t])], score=float(sims[t])
+        )
         for t in top
         if int(version.item_ids[t]) in items
     ]

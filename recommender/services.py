@@ -22,13 +22,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
+from ratings.models import Rating
 from recommender.engine import Interactions
+from recommender.engine.foldin import fold_in_user
 from recommender.engine.metrics import evaluate_ranking, evaluate_ratings
 from recommender.engine.registry import ALGORITHM_PATHS, make_model
 from recommender.engine.split import per_user_split
-
-from ratings.models import Rating
-from recommender.engine.foldin import fold_in_user
 
 from .export import ratings_export
 from .locks import training_lock
@@ -83,7 +82,9 @@ class NothingToTrain(ValueError):
 
 def algorithm_kind(algorithm: str) -> str:
     if algorithm not in ALGORITHM_PATHS:
-        raise ValueError(f"unknown algorithm {algorithm!r}; valid names: {', '.join(sorted(ALGORITHM_PATHS))}")
+        raise ValueError(
+            f"unknown algorithm {algorithm!r}; valid names: {', '.join(sorted(ALGORITHM_PATHS))}"
+        )
     if algorithm not in SERVABLE_KINDS:
         raise ValueError(
             f"{algorithm!r} cannot be served by the site (no factor or neighbour tables); "
@@ -204,9 +205,7 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> None:
     version.data_watermark = watermark
 
     run.stage("fit", 15)
-    train, test = per_user_split(
-        data, test_fraction=settings.TASTEBASE_HOLDOUT_FRACTION, random_state=0
-    )
+    train, test = per_user_split(data, test_fraction=settings.TASTEBASE_HOLDOUT_FRACTION, random_state=0)
     holdout_model = make_model(algorithm, {k: str(v) for k, v in model.get_params().items()})
     holdout_model.fit(train)
     run.done("fit")
@@ -255,7 +254,9 @@ def _jsonable(value: Any) -> Any:
 # ---- persistence ------------------------------------------------------------------------------------------
 
 
-def factor_arrays(model: Any) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+def factor_arrays(
+    model: Any,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     """(user vectors, user biases, item vectors, item biases) of a fitted factor model.
 
     Bias-only models have zero-length vectors; models without biases get zeros.
@@ -296,21 +297,28 @@ def _persist(version: ModelVersion, model: Any) -> None:
             strict=True,
         )
         _bulk_insert(
-            ItemNeighbor, ["version_id", "item_id", "neighbor_id", "score", "rank"],
+            ItemNeighbor,
+            ["version_id", "item_id", "neighbor_id", "score", "rank"],
             ((version.pk, i, j, s, r) for i, j, s, r in rows),
         )
         return
     user_vectors, user_bias, item_vectors, item_bias = factor_arrays(model)
     now = timezone.now()
     _bulk_insert(
-        UserFactor, ["version_id", "user_id", "bias", "vector", "updated_at"],
-        ((version.pk, int(u), float(b), vector_to_bytes(v), now)
-         for u, b, v in zip(data.user_ids.tolist(), user_bias.tolist(), user_vectors, strict=True)),
+        UserFactor,
+        ["version_id", "user_id", "bias", "vector", "updated_at"],
+        (
+            (version.pk, int(u), float(b), vector_to_bytes(v), now)
+            for u, b, v in zip(data.user_ids.tolist(), user_bias.tolist(), user_vectors, strict=True)
+        ),
     )
     _bulk_insert(
-        ItemFactor, ["version_id", "item_id", "bias", "vector"],
-        ((version.pk, int(i), float(b), vector_to_bytes(v))
-         for i, b, v in zip(data.item_ids.tolist(), item_bias.tolist(), item_vectors, strict=True)),
+        ItemFactor,
+        ["version_id", "item_id", "bias", "vector"],
+        (
+            (version.pk, int(i), float(b), vector_to_bytes(v))
+            for i, b, v in zip(data.item_ids.tolist(), item_bias.tolist(), item_vectors, strict=True)
+        ),
     )
 
 
@@ -320,7 +328,10 @@ def _bulk_insert(model: Any, columns: list[str], rows: Any, batch_size: int = 50
     with transaction.atomic():
         if connection.vendor == "postgresql":
             names = ", ".join(columns)
-            with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+            ):  # type: ignore[attr-defined]
                 for row in rows:
                     copy.write_row(row)
             return
@@ -358,7 +369,9 @@ def _gate(candidate: ModelVersion, current: ModelVersion) -> str | None:
 def model_version_activate(*, version: ModelVersion, force: bool = False) -> ModelVersion:
     """Make ``version`` the active one of its kind, in one transaction."""
     if version.status not in (VersionStatus.READY, VersionStatus.RETIRED, VersionStatus.ACTIVE):
-        raise ValueError(f"version #{version.pk} is {version.status}; only ready or retired versions can be activated")
+        raise ValueError(
+            f"version #{version.pk} is {version.status}; only ready or retired versions can be activated"
+        )
     with transaction.atomic():
         current = (
             ModelVersion.objects.select_for_update()
@@ -373,7 +386,9 @@ def model_version_activate(*, version: ModelVersion, force: bool = False) -> Mod
         if current is not None:
             # Retire first: at most one active version per kind is a database constraint.
             ModelVersion.objects.filter(pk=current.pk).update(status=VersionStatus.RETIRED)
-        ModelVersion.objects.filter(pk=version.pk).update(status=VersionStatus.ACTIVE, activated_at=timezone.now())
+        ModelVersion.objects.filter(pk=version.pk).update(
+            status=VersionStatus.ACTIVE, activated_at=timezone.now()
+        )
         transaction.on_commit(bump_serving_generation)
     version.refresh_from_db()
     return version
@@ -381,7 +396,9 @@ def model_version_activate(*, version: ModelVersion, force: bool = False) -> Mod
 
 def model_version_rollback(*, kind: str, version_id: int | None = None) -> ModelVersion:
     """Re-activate ``version_id``, or the most recently retired version of ``kind``."""
-    candidates = ModelVersion.objects.filter(kind=kind, status__in=[VersionStatus.READY, VersionStatus.RETIRED])
+    candidates = ModelVersion.objects.filter(
+        kind=kind, status__in=[VersionStatus.READY, VersionStatus.RETIRED]
+    )
     target = (
         candidates.filter(pk=version_id).first()
         if version_id is not None
@@ -395,7 +412,9 @@ def model_version_rollback(*, kind: str, version_id: int | None = None) -> Model
 def model_versions_prune(*, kind: str, keep: int | None = None) -> int:
     """Delete all but the newest ``keep`` inactive versions of ``kind``; never the active one."""
     keep = settings.TASTEBASE_KEEP_VERSIONS if keep is None else keep
-    inactive = ModelVersion.objects.filter(kind=kind).exclude(status__in=[VersionStatus.ACTIVE, VersionStatus.TRAINING])
+    inactive = ModelVersion.objects.filter(kind=kind).exclude(
+        status__in=[VersionStatus.ACTIVE, VersionStatus.TRAINING]
+    )
     doomed = list(inactive.order_by("-created_at", "-pk").values_list("pk", flat=True)[keep:])
     for pk in doomed:
         _delete_version_rows(pk)
@@ -406,7 +425,9 @@ def model_versions_prune(*, kind: str, keep: int | None = None) -> int:
 # ---- fold-in: a user's factors from their current ratings, item side fixed ---------------------------------
 
 
-def user_fold_in_version(*, version: ServingVersion, user_id: int) -> tuple[NDArray[np.float32], float] | None:
+def user_fold_in_version(
+    *, version: ServingVersion, user_id: int
+) -> tuple[NDArray[np.float32], float] | None:
     """Recompute and store ``user_id``'s factors for one active version.
 
     One exact half-step of the version's own solver with the item factors

@@ -59,12 +59,18 @@ class ServingVersion:
 
 
 def load_serving_version(version: ModelVersion) -> ServingVersion:
-    rows = list(ItemFactor.objects.filter(version=version).order_by("item_id").values_list("item_id", "bias", "vector"))
+    rows = list(
+        ItemFactor.objects.filter(version=version)
+        .order_by("item_id")
+        .values_list("item_id", "bias", "vector")
+    )
     item_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     item_bias = np.fromiter((r[1] for r in rows), dtype=np.float32, count=len(rows))
     raw = b"".join(bytes(r[2]) for r in rows)
     k = (len(raw) // 4 // len(rows)) if rows else 0
-    item_vectors = np.frombuffer(raw, dtype=np.float32).reshape(len(rows), k) if rows else np.zeros((0, 0), np.float32)
+    item_vectors = (
+        np.frombuffer(raw, dtype=np.float32).reshape(len(rows), k) if rows else np.zeros((0, 0), np.float32)
+    )
     return ServingVersion(
         version_id=version.pk,
         kind=version.kind,

@@ -41,8 +41,12 @@ def retrain(
     """Train one model version; returns a summary (the version's id, status and metrics)."""
     try:
         version = model_train(
-            kind=kind, algorithm=algorithm, params=params, force=force,
-            progress=_progress(self), task_id=self.request.id or "",
+            kind=kind,
+            algorithm=algorithm,
+            params=params,
+            force=force,
+            progress=_progress(self),
+            task_id=self.request.id or "",
         )
     except TrainingAlreadyRunning as exc:
         return {"status": "refused", "error": str(exc)}

@@ -16,6 +16,10 @@ def for_you(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "recommender/for_you.html",
-        {"recommendations": recs, "genres": genre_list(), "genre": genre,
-         "personalized": any(r.source != "popularity" for r in recs)},
+        {
+            "recommendations": recs,
+            "genres": genre_list(),
+            "genre": genre,
+            "personalized": any(r.source != "popularity" for r in recs),
+        },
     )

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from catalog.models import Genre, Item
 from ratings.models import Rating
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
     password = factory.django.Password("correct horse battery staple")
 
 
-class GenreFactory(factory.django.DjangoModelFactory):
+class GenreFactory(factory.django.DjangoModelFactory[Genre]):
     class Meta:
         model = Genre
         django_get_or_create = ("name",)
@@ -27,7 +27,7 @@ class GenreFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Genre {n}")
 
 
-class ItemFactory(factory.django.DjangoModelFactory):
+class ItemFactory(factory.django.DjangoModelFactory[Item]):
     class Meta:
         model = Item
 
@@ -37,7 +37,7 @@ class ItemFactory(factory.django.DjangoModelFactory):
     external_id = factory.Sequence(lambda n: str(n))
 
 
-class RatingFactory(factory.django.DjangoModelFactory):
+class RatingFactory(factory.django.DjangoModelFactory[Rating]):
     """Writes the row directly; tests of the services call the services instead."""
 
     class Meta:

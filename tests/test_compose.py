@@ -13,8 +13,11 @@ SERVICES = COMPOSE["services"]
 
 
 def _env_file() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return {k: v for k, v in pairs}
 
 
@@ -60,7 +63,14 @@ def test_settings_come_from_env_example_and_cover_what_settings_read() -> None:
     env = _env_file()
     for name in ("web", "worker", "beat", "migrate"):
         assert SERVICES[name]["env_file"] == ".env"
-    for variable in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "DEBUG"):
+    for variable in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "ALLOWED_HOSTS",
+        "DEBUG",
+    ):
         assert variable in env
     assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
     assert "redis:6379" in env["REDIS_URL"]

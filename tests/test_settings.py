@@ -13,29 +13,46 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _start(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
+    }
     clean.update(env)
     clean.pop("PYTEST_CURRENT_TEST", None)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
-         "print(settings.DEBUG, settings.DATABASES['default']['ENGINE'], settings.CACHES['default']['BACKEND'], "
-         "settings.CELERY_TASK_ALWAYS_EAGER)"],
-        cwd=ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings"}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DEBUG, settings.DATABASES['default']['ENGINE'], settings.CACHES['default']['BACKEND'], "
+            "settings.CELERY_TASK_ALWAYS_EAGER)",
+        ],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
     )
 
 
 def test_the_embedded_default_is_sqlite_locmem_and_eager_celery() -> None:
     result = _start(DEBUG="1")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "django.db.backends.sqlite3",
-                                     "django.core.cache.backends.locmem.LocMemCache", "True"]
+    assert result.stdout.split() == [
+        "True",
+        "django.db.backends.sqlite3",
+        "django.core.cache.backends.locmem.LocMemCache",
+        "True",
+    ]
 
 
 def test_redis_url_switches_cache_and_celery_to_redis() -> None:
     result = _start(DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3", DATABASE_URL="postgres://u@h:5432/db")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "django.db.backends.postgresql",
-                                     "django_redis.cache.RedisCache", "False"]
+    assert result.stdout.split() == [
+        "True",
+        "django.db.backends.postgresql",
+        "django_redis.cache.RedisCache",
+        "False",
+    ]
 
 
 def test_debug_is_off_unless_asked_for() -> None:

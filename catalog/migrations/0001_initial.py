@@ -5,41 +5,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Genre',
+            name="Genre",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, unique=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('source', models.CharField(default='tastebase', max_length=32)),
-                ('external_id', models.CharField(max_length=64)),
-                ('rating_count', models.PositiveIntegerField(default=0)),
-                ('rating_sum', models.FloatField(default=0.0)),
-                ('rating_mean', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('genres', models.ManyToManyField(blank=True, related_name='items', to='catalog.genre')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("source", models.CharField(default="tastebase", max_length=32)),
+                ("external_id", models.CharField(max_length=64)),
+                ("rating_count", models.PositiveIntegerField(default=0)),
+                ("rating_sum", models.FloatField(default=0.0)),
+                ("rating_mean", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("genres", models.ManyToManyField(blank=True, related_name="items", to="catalog.genre")),
             ],
             options={
-                'ordering': ['title', 'id'],
-                'indexes': [models.Index(django.db.models.functions.text.Upper('title'), name='item_title_upper_idx'), models.Index(fields=['title', 'id'], name='item_title_idx'), models.Index(fields=['year'], name='item_year_idx'), models.Index(fields=['-rating_count', 'id'], name='item_popularity_idx'), models.Index(fields=['-rating_mean', 'id'], name='item_mean_idx')],
-                'constraints': [models.UniqueConstraint(fields=('source', 'external_id'), name='item_unique_source_external_id')],
+                "ordering": ["title", "id"],
+                "indexes": [
+                    models.Index(django.db.models.functions.text.Upper("title"), name="item_title_upper_idx"),
+                    models.Index(fields=["title", "id"], name="item_title_idx"),
+                    models.Index(fields=["year"], name="item_year_idx"),
+                    models.Index(fields=["-rating_count", "id"], name="item_popularity_idx"),
+                    models.Index(fields=["-rating_mean", "id"], name="item_mean_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("source", "external_id"), name="item_unique_source_external_id"
+                    )
+                ],
             },
         ),
     ]

@@ -18,7 +18,7 @@ Fallbacks for ids not seen in training (documented, never a crash):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,12 +50,8 @@ def baseline_biases(
     b_u = np.zeros(data.n_users)
     b_i = np.zeros(data.n_items)
     for _ in range(iterations):
-        b_i = np.bincount(cols, weights=r64 - mu - b_u[rows], minlength=data.n_items) / (
-            regularization + n_i
-        )
-        b_u = np.bincount(rows, weights=r64 - mu - b_i[cols], minlength=data.n_users) / (
-            regularization + n_u
-        )
+        b_i = np.bincount(cols, weights=r64 - mu - b_u[rows], minlength=data.n_items) / (regularization + n_i)
+        b_u = np.bincount(rows, weights=r64 - mu - b_i[cols], minlength=data.n_users) / (regularization + n_u)
     return mu, b_u.astype(np.float32), b_i.astype(np.float32)
 
 
@@ -68,11 +64,14 @@ def top_n(scores: NDArray[Any], n: int) -> NDArray[np.int64]:
     masked = np.where(finite, scores, -np.inf)
     if k < masked.shape[0]:
         part = np.argpartition(-masked, k - 1)[:k]
+        # argpartition picks arbitrarily among items tied with the k-th score;
+        # keep every tied item so the lowest indices win below.
+        part = np.flatnonzero(masked >= masked[part].min())
     else:
         part = np.arange(masked.shape[0])
     # Ties broken by index so results are deterministic.
     order = np.lexsort((part, -masked[part]))
-    return part[order].astype(np.int64)
+    return part[order[:k]].astype(np.int64)
 
 
 class Recommender:
@@ -90,7 +89,7 @@ class Recommender:
     popularity_: NDArray[np.float64]
 
     # ---- fitting ---------------------------------------------------------
-    def fit(self, data: Interactions) -> Recommender:
+    def fit(self, data: Interactions) -> Self:
         if not isinstance(data, Interactions):
             raise TypeError(f"fit() expects an Interactions, got {type(data).__name__}")
         if data.nnz == 0:
@@ -179,10 +178,7 @@ class Recommender:
         """
         self._check_fitted()
         user = int(self.data_.user_index([user_id])[0])
-        if user >= 0:
-            scores = self.score_items(user).copy()
-        else:
-            scores = self.popularity_.copy()
+        scores = self.score_items(user).copy() if user >= 0 else self.popularity_.copy()
         if items is not None:
             allowed = self.data_.item_index(items)
             mask = np.ones(scores.shape[0], dtype=bool)
@@ -192,7 +188,15 @@ class Recommender:
             seen = self.data_.csr.indices[self.data_.csr.indptr[user] : self.data_.csr.indptr[user + 1]]
             scores[seen] = -np.inf
         best = top_n(scores, n)
-        return [(self.data_.item_ids[i].item() if hasattr(self.data_.item_ids[i], "item") else self.data_.item_ids[i], float(scores[i])) for i in best]
+        return [
+            (
+                self.data_.item_ids[i].item()
+                if hasattr(self.data_.item_ids[i], "item")
+                else self.data_.item_ids[i],
+                float(scores[i]),
+            )
+            for i in best
+        ]
 
     def similar_items(self, item_id: Any, n: int = 10) -> list[tuple[Any, float]]:
         """Items most similar to a raw item id, best first; ``[]`` for unknown items."""
@@ -203,7 +207,15 @@ class Recommender:
         scores = np.asarray(self._similar_scores(item), dtype=np.float64).copy()
         scores[item] = -np.inf
         best = top_n(scores, n)
-        return [(self.data_.item_ids[i].item() if hasattr(self.data_.item_ids[i], "item") else self.data_.item_ids[i], float(scores[i])) for i in best]
+        return [
+            (
+                self.data_.item_ids[i].item()
+                if hasattr(self.data_.item_ids[i], "item")
+                else self.data_.item_ids[i],
+                float(scores[i]),
+            )
+            for i in best
+        ]
 
     def _similar_scores(self, item: int) -> NDArray[np.float64]:
         raise NotImplementedError(f"{type(self).__name__} has no item similarities")

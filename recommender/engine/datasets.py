@@ -36,8 +36,18 @@ def fetch_ml100k(cache_dir: Path | None = None) -> Path:
     wheels = sorted(wheel_dir.glob(f"recbole-{RECBOLE_VERSION}-*.whl"))
     if not wheels:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-             "--disable-pip-version-check", f"recbole=={RECBOLE_VERSION}", "-d", str(wheel_dir)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"recbole=={RECBOLE_VERSION}",
+                "-d",
+                str(wheel_dir),
+            ],
             check=True,
         )
         wheels = sorted(wheel_dir.glob(f"recbole-{RECBOLE_VERSION}-*.whl"))

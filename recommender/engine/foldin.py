@@ -56,9 +56,7 @@ def fold_in_user(
     if algorithm == "explicit_als":
         from .als import explicit_user_step
 
-        return explicit_user_step(
-            item_factors=v[pos], targets=r - global_mean - c[pos], params=params
-        )
+        return explicit_user_step(item_factors=v[pos], targets=r - global_mean - c[pos], params=params)
     if algorithm in ("sgd_mf", "lbfgs_mf"):
         return ridge_fold_in(v[pos], r - global_mean - c[pos], _param(params, "regularization", 0.05))
     if algorithm == "bias_baseline":
@@ -72,5 +70,5 @@ def fold_in_user(
         a = yty + lam * np.eye(k) + yi.T @ ((conf - 1.0)[:, None] * yi)
         return np.linalg.solve(a, yi.T @ conf), 0.0
     if algorithm == "pure_svd":
-        return r @ v[pos] - c @ v, 0.0
+        return np.asarray(r @ v[pos] - c @ v, dtype=np.float64), 0.0
     raise ValueError(f"no fold-in for algorithm {algorithm!r}")

@@ -130,7 +130,9 @@ def test_anonymous_users_are_sent_to_log_in_before_rating(client, catalog) -> No
 def test_rating_redirect_ignores_offsite_next(client, catalog, alice) -> None:  # type: ignore[no-untyped-def]
     client.force_login(alice)
     heat = catalog["heat"]
-    response = client.post(reverse("ratings:rate", args=[heat.pk]), {"score": "4.0", "next": "https://evil.example/"})
+    response = client.post(
+        reverse("ratings:rate", args=[heat.pk]), {"score": "4.0", "next": "https://evil.example/"}
+    )
     assert response["Location"] == reverse("catalog:item_detail", args=[heat.pk])
 
 
@@ -164,8 +166,13 @@ def test_unknown_item_is_404(client, db) -> None:  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize(
     "name",
-    ["admin:catalog_item_changelist", "admin:catalog_genre_changelist", "admin:ratings_rating_changelist",
-     "admin:ratings_rating_add", "admin:catalog_item_add"],
+    [
+        "admin:catalog_item_changelist",
+        "admin:catalog_genre_changelist",
+        "admin:ratings_rating_changelist",
+        "admin:ratings_rating_add",
+        "admin:catalog_item_add",
+    ],
 )
 def test_admin_pages_load_for_staff(client, catalog, staff, name: str) -> None:  # type: ignore[no-untyped-def]
     client.force_login(staff)

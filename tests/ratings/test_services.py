@@ -45,7 +45,12 @@ def test_delete_removes_only_that_users_rating_and_updates_the_mean(alice, bob) 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("score", "message"),
-    [(5.5, "outside 0.5–5.0"), (0, "outside 0.5–5.0"), (3.3, "not a multiple of 0.5"), ("abc", "not a number")],
+    [
+        (5.5, "outside 0.5–5.0"),
+        (0, "outside 0.5–5.0"),
+        (3.3, "not a multiple of 0.5"),
+        ("abc", "not a number"),
+    ],
 )
 def test_upsert_rejects_bad_scores_with_a_clear_message(alice, score, message: str) -> None:  # type: ignore[no-untyped-def]
     item = ItemFactory()

@@ -32,9 +32,14 @@ class Planted:
 
 def plant_ratings(n_users: int = 40, n_items: int = 24, seed: int = 0) -> Planted:
     rng = np.random.default_rng(seed)
-    action, romance = Genre.objects.get_or_create(name="Action")[0], Genre.objects.get_or_create(name="Romance")[0]
-    items = [Item.objects.create(title=f"Film {i:02d}", year=1990 + i, source="test", external_id=str(i))
-             for i in range(n_items)]
+    action, romance = (
+        Genre.objects.get_or_create(name="Action")[0],
+        Genre.objects.get_or_create(name="Romance")[0],
+    )
+    items = [
+        Item.objects.create(title=f"Film {i:02d}", year=1990 + i, source="test", external_id=str(i))
+        for i in range(n_items)
+    ]
     for i, item in enumerate(items):
         item.genres.add(action if i < 10 else romance)
     users = [UserFactory(username=f"planted{u:02d}") for u in range(n_users)]
@@ -48,12 +53,26 @@ def plant_ratings(n_users: int = 40, n_items: int = 24, seed: int = 0) -> Plante
         disliked = range(10, 20) if g == "action" else range(0, 10)
         for i in liked:
             if rng.random() < 0.7:
-                rows.append(Rating(user=user, item=items[i], score=float(rng.choice([4.0, 4.5, 5.0])),
-                                   created_at=now, updated_at=now))
+                rows.append(
+                    Rating(
+                        user=user,
+                        item=items[i],
+                        score=float(rng.choice([4.0, 4.5, 5.0])),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         for i in disliked:
             if rng.random() < 0.3:
-                rows.append(Rating(user=user, item=items[i], score=float(rng.choice([1.0, 1.5, 2.0])),
-                                   created_at=now, updated_at=now))
+                rows.append(
+                    Rating(
+                        user=user,
+                        item=items[i],
+                        score=float(rng.choice([1.0, 1.5, 2.0])),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         if u < 3:
             rows.append(Rating(user=user, item=items[20 + u], score=3.0, created_at=now, updated_at=now))
     Rating.objects.bulk_create(rows)

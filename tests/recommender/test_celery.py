@@ -27,7 +27,9 @@ QUICK = {"factors": 4, "iterations": 5, "regularization": 1.0}
 SLOW = {"factors": 64, "iterations": 40, "regularization": 1.0}  # several seconds on the bigger table
 
 pytestmark = pytest.mark.django_db(transaction=True)
-needs_worker = pytest.mark.skipif(not settings.REDIS_URL, reason="the real-worker leg runs with REDIS_URL set (make test-postgres)")
+needs_worker = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="the real-worker leg runs with REDIS_URL set (make test-postgres)"
+)
 
 
 @pytest.mark.skipif(bool(settings.REDIS_URL), reason="the eager leg is the embedded default (no REDIS_URL)")
@@ -55,10 +57,31 @@ class Worker:
         }
         env.pop("PYTEST_CURRENT_TEST", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "--app", "config", "worker", "--queues", self.queue,
-             "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
-             "--hostname", f"{self.queue}-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "--app",
+                "config",
+                "worker",
+                "--queues",
+                self.queue,
+                "--concurrency",
+                str(concurrency),
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{self.queue}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def kill(self) -> None:
@@ -129,7 +152,9 @@ def test_killing_the_worker_mid_training_keeps_the_active_version_serving(db, wo
 
     worker.send(kind="ranking", params=SLOW)
     doomed = wait_for(
-        lambda: ModelVersion.objects.filter(status=VersionStatus.TRAINING, stage__in=["fit", "evaluate", "refit"]).first(),
+        lambda: ModelVersion.objects.filter(
+            status=VersionStatus.TRAINING, stage__in=["fit", "evaluate", "refit"]
+        ).first(),
         what="the slow run to reach the fit stage",
     )
     worker.kill()
@@ -140,6 +165,7 @@ def test_killing_the_worker_mid_training_keeps_the_active_version_serving(db, wo
     assert [r.item_id for r in recommendations_for_user(user=fan, limit=5)] == before
 
     worker.start()
+
     # The killed run's lock expires after its TTL (3 s here); until then a run is refused.
     def next_run() -> Any:
         summary = worker.send(kind="ranking", params=QUICK, force=True).get(timeout=120)

@@ -84,25 +84,58 @@ def _write_csv(path: Path, rows: list[tuple[int, int, float]]) -> None:
 
 def test_evaluate_needs_no_database_and_prints_the_contract_keys(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    rows = [(u, i, float(rng.choice([1, 2, 3, 4, 5]))) for u in range(30) for i in range(20) if rng.random() < 0.5]
+    rows = [
+        (u, i, float(rng.choice([1, 2, 3, 4, 5]))) for u in range(30) for i in range(20) if rng.random() < 0.5
+    ]
     _write_csv(tmp_path / "train.csv", rows[: int(0.8 * len(rows))])
     _write_csv(tmp_path / "test.csv", rows[int(0.8 * len(rows)) :])
     # A subprocess with an unusable database proves no database is touched.
     result = subprocess.run(
-        [sys.executable, "manage.py", "evaluate", "--train", str(tmp_path / "train.csv"),
-         "--test", str(tmp_path / "test.csv"), "--algorithm", "bias_baseline", "--json"],
-        cwd=ROOT, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "DEBUG": "1", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
-             "HOME": str(tmp_path)},
+        [
+            sys.executable,
+            "manage.py",
+            "evaluate",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "test.csv"),
+            "--algorithm",
+            "bias_baseline",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DEBUG": "1",
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+            "HOME": str(tmp_path),
+        },
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"rmse", "mae", "precision@10", "recall@10", "ndcg@10", "coverage", "fit_seconds"}
     assert 0 < report["rmse"] < 2 and 0 <= report["ndcg@10"] <= 1
     ranking = subprocess.run(
-        [sys.executable, "manage.py", "evaluate", "--train", str(tmp_path / "train.csv"),
-         "--test", str(tmp_path / "test.csv"), "--algorithm", "implicit_als", "--param", "factors=4", "--json"],
-        cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "DEBUG": "1", "HOME": str(tmp_path)},
+        [
+            sys.executable,
+            "manage.py",
+            "evaluate",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "test.csv"),
+            "--algorithm",
+            "implicit_als",
+            "--param",
+            "factors=4",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "1", "HOME": str(tmp_path)},
     )
     assert ranking.returncode == 0, ranking.stderr
     assert json.loads(ranking.stdout)["rmse"] is None
@@ -111,8 +144,15 @@ def test_evaluate_needs_no_database_and_prints_the_contract_keys(tmp_path: Path)
 def test_evaluate_reports_a_bad_file_by_name_and_line(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text("user,item,rating\n1,2,4\n1,3,abc\n")
     with pytest.raises(CommandError, match=r"train.csv:3"):
-        run("evaluate", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "train.csv"),
-            "--algorithm", "bias_baseline")
+        run(
+            "evaluate",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "train.csv"),
+            "--algorithm",
+            "bias_baseline",
+        )
 
 
 @pytest.mark.django_db(transaction=True)

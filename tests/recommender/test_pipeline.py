@@ -12,7 +12,14 @@ from ratings.models import Rating
 from ratings.services import rating_upsert
 from recommender.export import ratings_export
 from recommender.locks import TrainingAlreadyRunning, training_lock
-from recommender.models import ItemFactor, ItemNeighbor, ModelVersion, UserFactor, VersionStatus, vector_from_bytes
+from recommender.models import (
+    ItemFactor,
+    ItemNeighbor,
+    ModelVersion,
+    UserFactor,
+    VersionStatus,
+    vector_from_bytes,
+)
 from recommender.selectors import recommendations_for_user, similar_items
 from recommender.services import (
     PromotionRefused,
@@ -22,7 +29,7 @@ from recommender.services import (
 )
 from recommender.serving import serving_cache
 
-FAST = {
+FAST: dict[str, dict[str, Any]] = {
     "explicit_als": {"factors": 4, "iterations": 8},
     "implicit_als": {"factors": 4, "iterations": 8, "regularization": 1.0},
     "item_knn": {"k": 10},
@@ -34,7 +41,7 @@ def train(kind: str, **overrides: Any) -> ModelVersion:
     from django.conf import settings
 
     algorithm = overrides.pop("algorithm", settings.TASTEBASE_DEFAULT_ALGORITHMS[kind])
-    params = {**FAST.get(algorithm, {}), **overrides.pop("params", {})}
+    params: dict[str, Any] = {**FAST.get(algorithm, {}), **overrides.pop("params", {})}
     return model_train(kind=kind, algorithm=algorithm, params=params, **overrides)
 
 
@@ -162,7 +169,9 @@ def test_a_second_training_run_is_refused_while_one_holds_the_lock(planted) -> N
 
 
 def test_an_interrupted_version_is_marked_failed_by_the_next_run(planted) -> None:  # type: ignore[no-untyped-def]
-    stale = ModelVersion.objects.create(kind="ranking", algorithm="implicit_als", status=VersionStatus.TRAINING)
+    stale = ModelVersion.objects.create(
+        kind="ranking", algorithm="implicit_als", status=VersionStatus.TRAINING
+    )
     UserFactor.objects.create(version=stale, user=planted.users[0], vector=b"")
     version = train("ranking")
     stale.refresh_from_db()
@@ -211,7 +220,8 @@ def test_a_rating_on_the_site_changes_recommendations_without_a_retrain(client, 
     assert [r.item_id for r in after] != [r.item_id for r in before]
     assert ModelVersion.objects.count() == versions_before  # no retrain happened
     stored = UserFactor.objects.get(version__kind="rating", version__status="active", user=fan)
-    assert stored.updated_at > ModelVersion.objects.get(kind="rating", status="active").finished_at
+    finished = ModelVersion.objects.get(kind="rating", status="active").finished_at
+    assert finished is not None and stored.updated_at > finished
 
 
 def test_a_new_user_who_rates_five_items_gets_personalized_recommendations(client, planted, charlie) -> None:  # type: ignore[no-untyped-def]

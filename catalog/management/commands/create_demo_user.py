@@ -23,4 +23,6 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save(update_fields=["password"])
         verb = "Created" if created else "Reset"
-        self.stdout.write(self.style.SUCCESS(f"{verb} demo login — username: {username}  password: {password}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"{verb} demo login — username: {username}  password: {password}")
+        )

@@ -25,12 +25,13 @@ class Command(BaseCommand):
         parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
-    def handle(self, *args: Any, train: str, test: str, algorithm: str, param: list[str], json: bool,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, train: str, test: str, algorithm: str, param: list[str], json: bool, **options: Any
+    ) -> None:
         try:
-            report = evaluate_algorithm(algorithm, parse_params(param), read_ratings_csv(train), read_ratings_csv(test))
+            report = evaluate_algorithm(
+                algorithm, parse_params(param), read_ratings_csv(train), read_ratings_csv(test)
+            )
         except (ValueError, OSError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(_json.dumps(report) if json else format_report(report))
-
-

@@ -25,9 +25,15 @@ class Command(BaseCommand):
         if account is None:
             raise CommandError(f"there is no user {user!r}")
         recs = recommendations_for_user(user=account, limit=n, genre=genre)
-        rows = [
-            {"item_id": r.item_id, "title": str(r.item), "predicted_rating": r.predicted_rating,
-             "score": r.score, "explanation": [str(i) for i in r.explanation], "source": r.source}
+        rows: list[dict[str, Any]] = [
+            {
+                "item_id": r.item_id,
+                "title": str(r.item),
+                "predicted_rating": r.predicted_rating,
+                "score": r.score,
+                "explanation": [str(i) for i in r.explanation],
+                "source": r.source,
+            }
             for r in recs
         ]
         if json:
@@ -37,5 +43,3 @@ class Command(BaseCommand):
             stars = f"{row['predicted_rating']:.1f}★" if row["predicted_rating"] is not None else "  -  "
             because = f"  because you liked {', '.join(row['explanation'])}" if row["explanation"] else ""
             self.stdout.write(f"{rank:>3}. {stars}  {row['title']}  [{row['source']}]{because}")
-
-

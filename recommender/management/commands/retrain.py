@@ -23,16 +23,38 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--algorithm", action="append", default=[], help="e.g. explicit_als (repeatable)")
-        parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                            help="hyperparameter override, e.g. --param factors=32 (repeatable)")
-        parser.add_argument("--async", dest="run_async", action="store_true",
-                            help="queue a Celery task instead of training in this process")
-        parser.add_argument("--force", action="store_true", help="activate even if the promotion gate refuses")
-        parser.add_argument("--if-missing", action="store_true",
-                            help="only train kinds that have no active version yet (used by make demo)")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="hyperparameter override, e.g. --param factors=32 (repeatable)",
+        )
+        parser.add_argument(
+            "--async",
+            dest="run_async",
+            action="store_true",
+            help="queue a Celery task instead of training in this process",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="activate even if the promotion gate refuses"
+        )
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="only train kinds that have no active version yet (used by make demo)",
+        )
 
-    def handle(self, *args: Any, algorithm: list[str], param: list[str], run_async: bool, force: bool,
-               if_missing: bool = False, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        algorithm: list[str],
+        param: list[str],
+        run_async: bool,
+        force: bool,
+        if_missing: bool = False,
+        **options: Any,
+    ) -> None:
         try:
             params = parse_params(param)
             jobs = [(algorithm_kind(a), a) for a in algorithm] or [
@@ -41,7 +63,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if if_missing:
-            active = set(ModelVersion.objects.filter(status=VersionStatus.ACTIVE).values_list("kind", flat=True))
+            active = set(
+                ModelVersion.objects.filter(status=VersionStatus.ACTIVE).values_list("kind", flat=True)
+            )
             for kind, name in jobs:
                 if kind in active:
                     self.stdout.write(f"{kind}: an active version exists; skipping {name}")
@@ -63,8 +87,13 @@ class Command(BaseCommand):
     def _train(self, kind: str, algorithm: str, params: dict[str, Any], force: bool) -> int:
         bar = self._progress_bar(f"{algorithm}")
         try:
-            version = model_train(kind=kind, algorithm=algorithm, params=params, force=force,
-                                  progress=bar.update if bar else None)
+            version = model_train(
+                kind=kind,
+                algorithm=algorithm,
+                params=params,
+                force=force,
+                progress=bar.update if bar else None,
+            )
         except (TrainingAlreadyRunning, NothingToTrain) as exc:
             self.stderr.write(self.style.ERROR(str(exc)))
             return 1
@@ -72,16 +101,20 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(str(exc)))
             return 1
         except Exception as exc:
-            self.stderr.write(self.style.ERROR(f"{algorithm} failed: {exc}; the active version keeps serving"))
+            self.stderr.write(
+                self.style.ERROR(f"{algorithm} failed: {exc}; the active version keeps serving")
+            )
             return 1
         finally:
             if bar:
                 bar.close()
-        self.stdout.write(self.style.SUCCESS(
-            f"#{version.pk} {algorithm} ({kind}) is {version.status}: "
-            f"{json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in version.metrics.items()})} "
-            f"timings {version.timings}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"#{version.pk} {algorithm} ({kind}) is {version.status}: "
+                f"{json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in version.metrics.items()})} "
+                f"timings {version.timings}"
+            )
+        )
         return 0
 
     def _progress_bar(self, label: str) -> _Bar | None:

@@ -23,8 +23,10 @@ class Command(BaseCommand):
         target = Item.objects.filter(pk=item).first()
         if target is None:
             raise CommandError(f"there is no item with id {item}")
-        rows = [{"item_id": s.item_id, "title": str(s.item), "score": s.score}
-                for s in similar_items(item=target, limit=n)]
+        rows = [
+            {"item_id": s.item_id, "title": str(s.item), "score": s.score}
+            for s in similar_items(item=target, limit=n)
+        ]
         if json:
             self.stdout.write(_json.dumps(rows))
             return
