@@ -14,7 +14,9 @@ class ItemFilterForm(forms.Form):
     year_min = forms.IntegerField(required=False, min_value=1800, max_value=2100, label="From year")
     year_max = forms.IntegerField(required=False, min_value=1800, max_value=2100, label="To year")
     min_ratings = forms.IntegerField(required=False, min_value=0, label="At least N ratings")
-    sort = forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in ITEM_SORTS.items()])
+    sort = forms.ChoiceField(
+        required=False, initial=DEFAULT_SORT, choices=[(key, label) for key, (label, _) in ITEM_SORTS.items()]
+    )
 
     def __init__(self, *args: object, genres: list[str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

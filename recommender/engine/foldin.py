@@ -50,25 +50,30 @@ def fold_in_user(
     """
     pos = np.asarray(item_positions, dtype=np.int64)
     r = np.asarray(ratings, dtype=np.float64)
-    v = np.asarray(item_factors, dtype=np.float64)
-    c = np.asarray(item_bias, dtype=np.float64)
-    k = v.shape[1] if v.ndim == 2 else 0
+    # Only the rated rows are converted: serving must not copy the whole item matrix per request.
+    v_rated = np.asarray(item_factors[pos], dtype=np.float64)
+    c_rated = np.asarray(item_bias[pos], dtype=np.float64)
+    k = item_factors.shape[1] if item_factors.ndim == 2 else 0
     if algorithm == "explicit_als":
         from .als import explicit_user_step
 
-        return explicit_user_step(item_factors=v[pos], targets=r - global_mean - c[pos], params=params)
+        return explicit_user_step(item_factors=v_rated, targets=r - global_mean - c_rated, params=params)
     if algorithm in ("sgd_mf", "lbfgs_mf"):
-        return ridge_fold_in(v[pos], r - global_mean - c[pos], _param(params, "regularization", 0.05))
+        return ridge_fold_in(v_rated, r - global_mean - c_rated, _param(params, "regularization", 0.05))
     if algorithm == "bias_baseline":
         lam = _param(params, "regularization_user", 5.0)
-        return np.zeros(k), float(np.sum(r - global_mean - c[pos]) / (lam + r.shape[0]))
+        return np.zeros(k), float(np.sum(r - global_mean - c_rated) / (lam + r.shape[0]))
     if algorithm == "implicit_als":
         lam = _param(params, "regularization", 0.01)
         conf = confidence(r, _param(params, "alpha", 1.0), rating_scale[0]).astype(np.float64)
-        yi = v[pos]
-        yty = gram if gram is not None else v.T @ v
-        a = yty + lam * np.eye(k) + yi.T @ ((conf - 1.0)[:, None] * yi)
+        yi = v_rated
+        if gram is None:
+            y = np.asarray(item_factors, dtype=np.float64)
+            gram = y.T @ y
+        a = gram + lam * np.eye(k) + yi.T @ ((conf - 1.0)[:, None] * yi)
         return np.linalg.solve(a, yi.T @ conf), 0.0
     if algorithm == "pure_svd":
-        return np.asarray(r @ v[pos] - c @ v, dtype=np.float64), 0.0
+        # x = r_u Q - m^T Q: the second term is over all items (missing entries are centred too).
+        mq = np.asarray(item_bias, dtype=np.float64) @ np.asarray(item_factors, dtype=np.float64)
+        return np.asarray(r @ v_rated - mq, dtype=np.float64), 0.0
     raise ValueError(f"no fold-in for algorithm {algorithm!r}")
