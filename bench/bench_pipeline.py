@@ -66,29 +66,40 @@ print("RESULT " + json.dumps(out))
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def child(env: dict[str, str], mode: str) -> dict:  # type: ignore[type-arg]
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, mode], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])  # type: ignore[no-any-return]
+    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
 
 
 def base_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update({"DATABASE_URL": database_url, "DEBUG": "1", "LOG_LEVEL": "WARNING",
-                "DJANGO_SETTINGS_MODULE": "config.settings"})
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "DEBUG": "1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
+    )
     return env
 
 
 def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def run_ml100k(database: str) -> dict:  # type: ignore[type-arg]
@@ -122,17 +133,23 @@ def run_synthetic_export(n_ratings: int) -> dict:  # type: ignore[type-arg]
         psql(
             "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, "
             "is_active, date_joined) SELECT g, '!', false, 'syn' || g, '', '', '', false, true, now() "
-            f"FROM generate_series(1, {n_users}) g", db)
+            f"FROM generate_series(1, {n_users}) g",
+            db,
+        )
         psql(
             "INSERT INTO catalog_item (id, title, source, external_id, rating_count, rating_sum, created_at) "
-            f"SELECT g, 'Item ' || g, 'synthetic', g::text, 0, 0, now() FROM generate_series(1, {n_items}) g", db)
+            f"SELECT g, 'Item ' || g, 'synthetic', g::text, 0, 0, now() FROM generate_series(1, {n_items}) g",
+            db,
+        )
         # Distinct items per user: a stride walk modulo the catalog (stride coprime with n_items).
         psql(
             "ALTER TABLE ratings_rating SET UNLOGGED; "
             "INSERT INTO ratings_rating (user_id, item_id, score, created_at, updated_at) "
             f"SELECT u, 1 + ((u * 7919 + k * 104729) % {n_items}), 0.5 + ((u + k) % 10) * 0.5, now(), now() "
             f"FROM generate_series(1, {n_users}) u, generate_series(0, {per_user - 1}) k "
-            f"WHERE (u - 1) * {per_user} + k < {n_ratings}", db)
+            f"WHERE (u - 1) * {per_user} + k < {n_ratings}",
+            db,
+        )
         fill_s = time.perf_counter() - t
         result = child(env, "export")
         result["fill_s"] = fill_s
@@ -147,20 +164,32 @@ def fmt_timings(t: dict) -> str:  # type: ignore[type-arg]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--synthetic", type=int, default=0, help="also export an N-rating table from Postgres")
+    parser.add_argument(
+        "--synthetic", type=int, default=0, help="also export an N-rating table from Postgres"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    lines = [SECTION, "", f"Command: `python bench/bench_pipeline.py{' --synthetic ' + str(args.synthetic) if args.synthetic else ''}` "
-             f"({time.strftime('%Y-%m-%d')}, 2-core machine). Default algorithms; holdout = 10% per user; refit on all data.", ""]
-    lines += ["| database | kind | algorithm | total s | stages (s) | holdout metric |", "|---|---|---|---|---|---|"]
+    lines = [
+        SECTION,
+        "",
+        f"Command: `python bench/bench_pipeline.py{' --synthetic ' + str(args.synthetic) if args.synthetic else ''}` "
+        f"({time.strftime('%Y-%m-%d')}, 2-core machine). Default algorithms; holdout = 10% per user; refit on all data.",
+        "",
+    ]
+    lines += [
+        "| database | kind | algorithm | total s | stages (s) | holdout metric |",
+        "|---|---|---|---|---|---|",
+    ]
     extra = []
     for database in ("sqlite", "postgres"):
         result = run_ml100k(database)
         for kind in ("rating", "ranking", "similarity"):
             r = result[kind]
             metric = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if v is not None)
-            lines.append(f"| ML-100K {database} | {kind} | {r['algorithm']} | {r['total_s']:.1f} | "
-                         f"{fmt_timings(r['timings'])} | {metric} |")
+            lines.append(
+                f"| ML-100K {database} | {kind} | {r['algorithm']} | {r['total_s']:.1f} | "
+                f"{fmt_timings(r['timings'])} | {metric} |"
+            )
         extra.append(
             f"- ML-100K {database}: peak RSS {result['peak_rss_mb']:.0f} MB; fold-in of one user into both "
             f"factor versions p50 {result['fold_in_ms']['p50']:.1f} ms, p99 {result['fold_in_ms']['p99']:.1f} ms; "
@@ -170,10 +199,12 @@ def main() -> None:
         print(lines[-3:], extra[-1], flush=True)
     if args.synthetic:
         r = run_synthetic_export(args.synthetic)
-        extra.append(f"- Export of {r['nnz']:,} ratings from Postgres (binary COPY into numpy): "
-                     f"{r['export_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB (table filled by SQL in {r['fill_s']:.0f} s).")
+        extra.append(
+            f"- Export of {r['nnz']:,} ratings from Postgres (binary COPY into numpy): "
+            f"{r['export_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB (table filled by SQL in {r['fill_s']:.0f} s)."
+        )
         print(extra[-1], flush=True)
-    section = "\n".join(lines + [""] + extra) + "\n"
+    section = "\n".join([*lines, "", *extra]) + "\n"
     print(section)
     if not args.no_write:
         path = ROOT / "docs" / "benchmarks.md"
@@ -181,7 +212,6 @@ def main() -> None:
         pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
         text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
         path.write_text(text)
-
 
 
 if __name__ == "__main__":

@@ -14,8 +14,13 @@ SCORE_STEP = 0.5
 
 
 class Rating(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings")
-    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="ratings")
+    # No single-column FK indexes: (user, item) unique and the (user, -updated_at) and
+    # (item, -updated_at) indexes already serve every lookup, and each extra index
+    # slows bulk imports of millions of ratings.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings", db_index=False
+    )
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="ratings", db_index=False)
     score = models.FloatField()
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

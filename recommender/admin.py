@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from .models import ModelVersion
-from .services import PromotionRefused, model_version_activate
 
 
 @admin.register(ModelVersion)
@@ -28,6 +27,8 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Activate the selected version (passes the promotion gate)")
     def activate(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        from .services import PromotionRefused, model_version_activate  # loads the engine only when used
+
         for version in queryset:
             try:
                 model_version_activate(version=version)
