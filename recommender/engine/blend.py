@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import nnls
 
 from .base import Recommender
 from .interactions import Interactions
@@ -18,33 +18,40 @@ def clone(model: Recommender) -> Recommender:
 
 
 def ridge_blend_weights(
-    predictions: NDArray[np.floating], target: NDArray[np.floating], regularization: float
+    predictions: NDArray[np.floating],
+    target: NDArray[np.floating],
+    regularization: float,
+    non_negative: bool = False,
 ) -> tuple[float, NDArray[np.float64]]:
     """Intercept and weights of ``min ||y - c - P w||^2 + lambda ||w||^2`` (intercept not penalized).
 
     Centring ``P`` and ``y`` removes the intercept: ``w = (Pc^T Pc + lambda I)^-1 Pc^T yc``,
-    ``c = mean(y) - mean(P) w``.
+    ``c = mean(y) - mean(P) w``. With ``non_negative`` the weights are constrained
+    to ``w >= 0`` (Breiman, "Stacked regressions", Machine Learning 1996), solved as
+    non-negative least squares on the ridge-augmented system ``[Pc; sqrt(lambda) I] w = [yc; 0]``.
     """
     p = np.asarray(predictions, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
     p_mean, y_mean = p.mean(axis=0), y.mean()
     pc, yc = p - p_mean, y - y_mean
-    gram = pc.T @ pc + regularization * np.eye(p.shape[1])
-    w = np.linalg.solve(gram, pc.T @ yc)
+    if non_negative:
+        m = p.shape[1]
+        augmented = np.vstack([pc, np.sqrt(regularization) * np.eye(m)])
+        w = nnls(augmented, np.concatenate([yc, np.zeros(m)]))[0]
+    else:
+        gram = pc.T @ pc + regularization * np.eye(p.shape[1])
+        w = np.linalg.solve(gram, pc.T @ yc)
     return float(y_mean - p_mean @ w), w
 
 
 def default_models() -> list[Recommender]:
-    """ItemKNN + UserKNN + ExplicitALS (the last only if its module imports)."""
+    """ItemKNN + UserKNN + ExplicitALS + BPMF: neighbourhood and factor models
+    make different errors, which is what a blend feeds on."""
+    from .als import ExplicitALS
+    from .bpmf import BPMF
     from .knn import ItemKNN, UserKNN
 
-    models: list[Recommender] = [ItemKNN(), UserKNN()]
-    try:
-        als = importlib.import_module(f"{__package__}.als")
-        models.append(als.ExplicitALS())
-    except (ImportError, AttributeError):  # pragma: no cover - optional model
-        pass
-    return models
+    return [ItemKNN(), UserKNN(), ExplicitALS(), BPMF()]
 
 
 class Blend(Recommender):
@@ -53,7 +60,9 @@ class Blend(Recommender):
     Koren, "The BellKor solution to the Netflix Grand Prize", 2009).
 
     ``r̂_ui = c + sum_m w_m r̂^(m)_ui`` with ``(c, w)`` the ridge least-squares
-    fit (``lambda = regularization``, intercept unpenalized) of the held-out
+    fit (``lambda = regularization``, intercept unpenalized, ``w >= 0`` unless
+    ``non_negative=False``: correlated base models otherwise get large weights
+    of opposite signs that generalize badly on small data) of the held-out
     ratings on the base models' predictions. The held-out part is a seeded
     random ``validation_fraction`` of the training ratings; the base models
     are fitted on the rest to produce those predictions, then every base
@@ -71,11 +80,13 @@ class Blend(Recommender):
         models: Sequence[Recommender] | None = None,
         validation_fraction: float = 0.1,
         regularization: float = 1.0,
+        non_negative: bool = True,
         random_state: int = 0,
     ) -> None:
         self.models = models
         self.validation_fraction = validation_fraction
         self.regularization = regularization
+        self.non_negative = non_negative
         self.random_state = random_state
 
     def _fit(self, data: Interactions) -> None:
@@ -94,7 +105,9 @@ class Blend(Recommender):
         sub = data.select(~val)
         preds = np.column_stack([clone(m).fit(sub).predict_indices(rows[val], cols[val]) for m in prototypes])
         target = r[val].astype(np.float64)
-        self.intercept_, self.weights_ = ridge_blend_weights(preds, target, self.regularization)
+        self.intercept_, self.weights_ = ridge_blend_weights(
+            preds, target, self.regularization, non_negative=self.non_negative
+        )
         blended = np.clip(self.intercept_ + preds @ self.weights_, *data.rating_scale)
         self.validation_rmse_ = {
             "models": [float(np.sqrt(np.mean((preds[:, m] - target) ** 2))) for m in range(preds.shape[1])],

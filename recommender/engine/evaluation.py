@@ -120,7 +120,9 @@ def read_ratings_csv(path: str | Path) -> RatingRows:
     bad = np.flatnonzero(~np.isfinite(ratings))
     if bad.shape[0]:
         i = int(bad[0])
-        raise RatingsFileError(f"{path}:{body_numbers[i]}: rating {str(fields[i, 2])!r} is not a finite number")
+        raise RatingsFileError(
+            f"{path}:{body_numbers[i]}: rating {str(fields[i, 2])!r} is not a finite number"
+        )
     timestamps = numeric(3, np.int64, int, "an integer") if n_cols == 4 else None
     return RatingRows(fields[:, 0], fields[:, 1], ratings, timestamps)
 

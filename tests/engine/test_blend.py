@@ -72,7 +72,7 @@ def test_blend_weights_fitted_on_held_out_predictions() -> None:
     preds = np.column_stack(
         [type(m)(**m.get_params()).fit(sub).predict_indices(rows[val], cols[val]) for m in protos]
     )
-    c, w = ridge_blend_weights(preds, r[val], 1.0)
+    c, w = ridge_blend_weights(preds, r[val], 1.0, non_negative=True)
     assert blend.intercept_ == pytest.approx(c)
     np.testing.assert_allclose(blend.weights_, w)
     # Deterministic for a seed; another seed carves another split.
@@ -98,3 +98,32 @@ def test_ml100k_blend_beats_its_best_member() -> None:
     blend = fitted(Blend(models=members, random_state=0), train)
     score = rmse(test[2], blend.predict(test[0], test[1]))
     assert score < min(single) - 0.003
+
+
+def test_non_negative_weights_are_the_constrained_optimum() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.normal(3.5, 1.0, 400)
+    good = truth + rng.normal(0, 0.3, 400)
+    # A near-copy of `good`: unconstrained ridge splits weight between the two
+    # with opposite signs; the constrained fit may not.
+    p = np.column_stack([good, good + rng.normal(0, 0.05, 400), truth + rng.normal(0, 0.8, 400)])
+    c_free, w_free = ridge_blend_weights(p, truth, 0.01)
+    c_nn, w_nn = ridge_blend_weights(p, truth, 0.01, non_negative=True)
+    assert np.all(w_nn >= 0)
+    # Optimality: no feasible weight vector nearby does better (brute-force check on a grid).
+    def loss(c: float, w: np.ndarray) -> float:
+        return float(np.sum((truth - c - p @ w) ** 2) + 0.01 * w @ w)
+
+    best = loss(c_nn, w_nn)
+    for delta in np.random.default_rng(0).normal(0, 0.05, (200, 3)):
+        w = np.maximum(w_nn + delta, 0)
+        c = float(np.mean(truth - p @ w))
+        assert loss(c, w) >= best - 1e-9
+    # When the free solution is already non-negative, both agree.
+    q = np.column_stack([good, truth + rng.normal(0, 0.8, 400)])
+    c1, w1 = ridge_blend_weights(q, truth, 0.1)
+    c2, w2 = ridge_blend_weights(q, truth, 0.1, non_negative=True)
+    assert np.all(w1 > 0)
+    np.testing.assert_allclose(w1, w2, atol=1e-8)
+    assert c1 == pytest.approx(c2, abs=1e-8)
+    del c_free, w_free
