@@ -110,6 +110,7 @@ def test_non_negative_weights_are_the_constrained_optimum() -> None:
     c_free, w_free = ridge_blend_weights(p, truth, 0.01)
     c_nn, w_nn = ridge_blend_weights(p, truth, 0.01, non_negative=True)
     assert np.all(w_nn >= 0)
+
     # Optimality: no feasible weight vector nearby does better (brute-force check on a grid).
     def loss(c: float, w: np.ndarray) -> float:
         return float(np.sum((truth - c - p @ w) ** 2) + 0.01 * w @ w)
