@@ -319,7 +319,7 @@ class ExplicitALS(Recommender):
         csr, csc = data.csr, data.csc
         user_bounds = chunk_bounds(csr.indptr, k)
         item_bounds = chunk_bounds(csc.indptr, k)
-        opts = {
+        opts: dict[str, Any] = {
             "regularization": float(self.regularization),
             "bias_regularization": self._bias_regularization(),
             "exponent": float(self.regularization_exponent),

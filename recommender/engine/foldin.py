@@ -71,7 +71,7 @@ def fold_in_user(
             y = np.asarray(item_factors, dtype=np.float64)
             gram = y.T @ y
         a = gram + lam * np.eye(k) + yi.T @ ((conf - 1.0)[:, None] * yi)
-        return np.linalg.solve(a, yi.T @ conf), 0.0
+        return np.asarray(np.linalg.solve(a, yi.T @ conf), dtype=np.float64), 0.0
     if algorithm == "pure_svd":
         # x = r_u Q - m^T Q: the second term is over all items (missing entries are centred too).
         mq = np.asarray(item_bias, dtype=np.float64) @ np.asarray(item_factors, dtype=np.float64)

@@ -61,7 +61,7 @@ def test_batch_gradients_match_per_rating_reference(seed: int) -> None:
     fast = batch_loss_and_gradients(w, v, b, c, rows, cols, ratings, 3.0, 0.3)
     slow = batch_loss_and_gradients_reference(w, v, b, c, rows, cols, ratings, 3.0, 0.3)
     for got, want in zip(fast, slow, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("shape", [(6,), (6, 3)])

@@ -364,8 +364,10 @@ def test_evaluate_algorithm_report_keys_and_values(tmp_path: Path) -> None:
     assert report["rmse"] == pytest.approx(rmse(test.ratings, pred))
     assert report["mae"] == pytest.approx(mae(test.ratings, pred))
     for key in ("precision@10", "recall@10", "ndcg@10", "coverage"):
-        assert 0.0 <= report[key] <= 1.0
-    assert report["fit_seconds"] >= 0.0
+        value = report[key]
+        assert value is not None and 0.0 <= value <= 1.0
+    fit_seconds = report["fit_seconds"]
+    assert fit_seconds is not None and fit_seconds >= 0.0
 
 
 def test_evaluate_algorithm_ranking_only_has_null_rating_metrics() -> None:

@@ -97,12 +97,13 @@ def temporal_reference(data: Interactions, n_last: int, min_train: int) -> list[
     """Textbook loop: sort each user's ratings by (timestamp, item) descending, take the first ones."""
     out = []
     rows, cols, vals = data.to_coo_arrays()
-    assert data.timestamps is not None
+    timestamps = data.timestamps
+    assert timestamps is not None
     for u in range(data.n_users):
         idx = np.flatnonzero(rows == u)
-        ranked = sorted(idx, key=lambda j: (int(data.timestamps[j]), int(cols[j])), reverse=True)
+        ranked = sorted(idx, key=lambda j: (int(timestamps[j]), int(cols[j])), reverse=True)
         take = min(n_last, max(len(idx) - min_train, 0))
-        out += [(u, int(cols[j]), float(vals[j]), int(data.timestamps[j])) for j in ranked[:take]]
+        out += [(u, int(cols[j]), float(vals[j]), int(timestamps[j])) for j in ranked[:take]]
     return sorted(out)
 
 
