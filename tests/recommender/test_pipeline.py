@@ -273,3 +273,11 @@ def test_for_you_page_works_for_anonymous_visitors(client, planted) -> None:  # 
     assert page.status_code == 200
     assert not page.context["personalized"]
     assert "Log in" in page.content.decode()
+
+
+def test_ranking_metrics_on_a_sample_of_users_when_there_are_many(planted, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.TASTEBASE_EVAL_MAX_USERS = 5
+    version = train("ranking")
+    assert version.metrics["n_users"] <= 5
+    settings.TASTEBASE_EVAL_MAX_USERS = 5000
+    assert train("ranking", force=True).metrics["n_users"] > 5
