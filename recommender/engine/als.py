@@ -438,10 +438,10 @@ class ExplicitALS(Recommender):
     def score_vector(self, user_vector: ArrayLike, user_bias: float = 0.0) -> NDArray[np.float64]:
         """Predicted ratings of every item for a (folded-in) user, unclipped."""
         self._check_fitted()
-        w = np.asarray(user_vector, dtype=np.float64)
-        return (
-            self.global_mean_
-            + user_bias
-            + self.item_bias_.astype(np.float64)
-            + self.item_factors_.astype(np.float64) @ w
-        )
+        # The product runs in the factors' float32: converting the whole item
+        # matrix to float64 per request would dominate recommend()'s latency.
+        w = np.asarray(user_vector, dtype=self.item_factors_.dtype)
+        scores = (self.item_factors_ @ w).astype(np.float64)
+        scores += self.item_bias_
+        scores += self.global_mean_ + user_bias
+        return scores

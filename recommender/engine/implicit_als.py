@@ -282,4 +282,5 @@ class ImplicitALS(Recommender):
     def score_vector(self, user_vector: NDArray[Any]) -> NDArray[np.float64]:
         """Scores of every item for a (folded-in) user vector: ``Y x``."""
         self._check_fitted()
-        return self.item_factors_.astype(np.float64) @ np.asarray(user_vector, dtype=np.float64)
+        # float32 product (the factors' dtype); see ExplicitALS.score_vector.
+        return (self.item_factors_ @ np.asarray(user_vector, dtype=self.item_factors_.dtype)).astype(np.float64)
