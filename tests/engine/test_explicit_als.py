@@ -283,3 +283,24 @@ def test_ml100k_rmse_targets() -> None:
     assert rmse(BiasBaseline().fit(train)) <= 0.95
     hist = np.array(als.loss_history_)
     assert np.all(np.diff(hist) <= 1e-6 * hist[:-1])
+
+
+def test_auto_solver_is_exact_on_small_data_and_cg_on_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recommender.engine.als as als
+
+    rng = np.random.default_rng(11)
+    n = 600
+    data = Interactions.from_arrays(rng.integers(0, 40, n), rng.integers(0, 30, n), rng.integers(1, 6, n))
+    params = {"factors": 4, "iterations": 3, "random_state": 0}
+    auto = ExplicitALS(**params).fit(data)
+    exact = ExplicitALS(solver="cholesky", **params).fit(data)
+    cg = ExplicitALS(solver="cg", **params).fit(data)
+    assert auto.resolved_solver(data.nnz) == "cholesky"
+    np.testing.assert_array_equal(auto.user_factors_, exact.user_factors_)
+    assert not np.array_equal(cg.user_factors_, exact.user_factors_)
+    monkeypatch.setattr(als, "AUTO_CG_MIN_RATINGS", 100)
+    auto_large = ExplicitALS(**params).fit(data)
+    assert auto_large.resolved_solver(data.nnz) == "cg"
+    np.testing.assert_array_equal(auto_large.user_factors_, cg.user_factors_)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        ExplicitALS(solver="lu").fit(data)

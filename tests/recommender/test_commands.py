@@ -161,3 +161,13 @@ def test_retrain_if_missing_skips_kinds_that_are_already_served(planted) -> None
     out = run("retrain", "--algorithm", "implicit_als", "--if-missing")
     assert "skipping implicit_als" in out
     assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retrain_async_queues_a_celery_task(planted, settings) -> None:  # type: ignore[no-untyped-def]
+    if settings.REDIS_URL:
+        pytest.skip("with a broker the task waits for a worker; test_celery.py covers the real worker")
+    out = run("retrain", "--algorithm", "implicit_als", *FAST, "--async")
+    assert "queued implicit_als (ranking) as task" in out
+    # The embedded default runs the task in-process, so it has finished by now.
+    assert ModelVersion.objects.get().status == VersionStatus.ACTIVE
