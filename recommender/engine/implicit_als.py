@@ -283,4 +283,6 @@ class ImplicitALS(Recommender):
         """Scores of every item for a (folded-in) user vector: ``Y x``."""
         self._check_fitted()
         # float32 product (the factors' dtype); see ExplicitALS.score_vector.
-        return (self.item_factors_ @ np.asarray(user_vector, dtype=self.item_factors_.dtype)).astype(np.float64)
+        return (self.item_factors_ @ np.asarray(user_vector, dtype=self.item_factors_.dtype)).astype(
+            np.float64
+        )
