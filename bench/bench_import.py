@@ -98,11 +98,9 @@ def bench_case(
 AGGREGATES_SCRIPT = """
 import time
 from catalog.models import Item
-from ratings.importing import item_aggregates_recompute_fast
 from ratings.services import item_aggregates_recompute
 out = []
-for label, fn in (("services.item_aggregates_recompute", lambda: item_aggregates_recompute()),
-                  ("importing.item_aggregates_recompute_fast", lambda: item_aggregates_recompute_fast())):
+for label, fn in (("services.item_aggregates_recompute", lambda: item_aggregates_recompute()),):
     Item.objects.update(rating_count=0, rating_sum=0.0, rating_mean=None)
     t = time.perf_counter(); n = fn(); out.append(f"{label}={time.perf_counter() - t:.1f}s/{n}")
 print(" ".join(out))

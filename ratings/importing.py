@@ -44,6 +44,7 @@ from catalog.models import Genre, Item
 
 from .models import Rating
 from .movielens import MovieLensDataset, read_dataset
+from .services import item_aggregates_recompute
 
 SOURCE = "movielens"
 USERNAME_PREFIX = "ml"
@@ -157,7 +158,7 @@ def _write(dataset: MovieLensDataset, summary: ImportSummary, stages: _Stages) -
     else:
         _ratings_merge_generic(user_col, item_col, ratings.scores, ratings.timestamps, summary)
     stages.start("aggregates")
-    item_aggregates_recompute_fast(item_pks)
+    item_aggregates_recompute()
 
 
 # ---- genres, items, users ------------------------------------------------------------
@@ -423,36 +424,3 @@ def _ratings_merge_postgres(
 
 
 # ---- aggregates ----------------------------------------------------------------------------
-
-
-def item_aggregates_recompute_fast(item_pks: NDArray[np.int64] | None = None) -> int:
-    """Set-based version of ``ratings.services.item_aggregates_recompute`` for imports.
-
-    One UPDATE … FROM (grouped ratings) for all MovieLens items (``item_pks`` is only
-    used to skip the work when empty); rows whose values already match are not
-    written. Works on PostgreSQL and SQLite ≥ 3.33. Returns the rows updated.
-    """
-    if item_pks is not None and not len(item_pks):
-        return 0
-    item_table = connection.ops.quote_name(Item._meta.db_table)
-    rating_table = connection.ops.quote_name(Rating._meta.db_table)
-    # A LEFT JOIN so items without ratings get 0 / NULL; sums of half stars
-    # are exact in floating point, so comparing with <> is safe.
-    sql = f"""
-        UPDATE {item_table} SET
-            rating_count = s.n,
-            rating_sum = s.total,
-            rating_mean = CASE WHEN s.n > 0 THEN s.total / s.n END
-        FROM (
-            SELECT i.id AS item_id, COUNT(r.id) AS n, COALESCE(SUM(r.score), 0.0) AS total
-            FROM {item_table} i LEFT JOIN {rating_table} r ON r.item_id = i.id
-            WHERE i.source = %s
-            GROUP BY i.id
-        ) s
-        WHERE {item_table}.id = s.item_id
-          AND ({item_table}.rating_count <> s.n OR {item_table}.rating_sum <> s.total
-               OR {item_table}.rating_mean IS NULL AND s.n > 0)
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [SOURCE])
-        return cursor.rowcount

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Avg, Case, Count, F, FloatField, Sum, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, F, FloatField, Value, When
 from django.utils import timezone
 
 from catalog.models import Item
@@ -95,23 +95,31 @@ def rating_delete(*, user: User, item: Item) -> bool:
 def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
     """Recompute count, sum and mean of items from the ratings table (after imports).
 
-    One grouped query plus bulk updates; returns the number of items updated.
+    One set-based ``UPDATE ... FROM (grouped ratings)`` (PostgreSQL, SQLite >= 3.33);
+    rows whose values already match are not written. Returns the items updated.
     """
-    ratings = Rating.objects.all()
-    items = Item.objects.all()
-    if item_ids is not None:
-        ratings = ratings.filter(item_id__in=item_ids)
-        items = items.filter(pk__in=item_ids)
-    stats = {
-        row["item_id"]: row
-        for row in ratings.values("item_id").annotate(n=Count("id"), total=Sum("score"), mean=Avg("score"))
-    }
-    to_update = []
-    for item in items.only("id", "rating_count", "rating_sum", "rating_mean"):
-        row = stats.get(item.pk)
-        count, total, mean = (row["n"], row["total"], row["mean"]) if row else (0, 0.0, None)
-        if (item.rating_count, item.rating_sum, item.rating_mean) != (count, total, mean):
-            item.rating_count, item.rating_sum, item.rating_mean = count, total, mean
-            to_update.append(item)
-    Item.objects.bulk_update(to_update, ["rating_count", "rating_sum", "rating_mean"], batch_size=1000)
-    return len(to_update)
+    if item_ids is not None and not item_ids:
+        return 0
+    item_table = connection.ops.quote_name(Item._meta.db_table)
+    rating_table = connection.ops.quote_name(Rating._meta.db_table)
+    only = f"WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})" if item_ids is not None else ""
+    # A LEFT JOIN so items without ratings get 0 / NULL; sums of half stars are
+    # exact in floating point, so comparing with <> is safe.
+    sql = f"""
+        UPDATE {item_table} SET
+            rating_count = s.n,
+            rating_sum = s.total,
+            rating_mean = CASE WHEN s.n > 0 THEN s.total / s.n END
+        FROM (
+            SELECT i.id AS item_id, COUNT(r.id) AS n, COALESCE(SUM(r.score), 0.0) AS total
+            FROM {item_table} i LEFT JOIN {rating_table} r ON r.item_id = i.id
+            {only}
+            GROUP BY i.id
+        ) s
+        WHERE {item_table}.id = s.item_id
+          AND ({item_table}.rating_count <> s.n OR {item_table}.rating_sum <> s.total
+               OR {item_table}.rating_mean IS NULL AND s.n > 0)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, item_ids or [])
+        return int(cursor.rowcount)

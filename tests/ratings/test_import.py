@@ -182,7 +182,7 @@ def test_failure_while_writing_rolls_everything_back(tmp_path: Path, monkeypatch
     def explode(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importing, "item_aggregates_recompute_fast", explode)
+    monkeypatch.setattr(importing, "item_aggregates_recompute", explode)
     before = counts()
     with pytest.raises(RuntimeError):
         movielens_import(path=write_csv_dataset(tmp_path))

@@ -69,3 +69,14 @@ def test_recompute_repairs_aggregates_written_behind_the_services_back(alice, bo
     assert item_aggregates_recompute() == 1
     assert _stats(item) == (2, 4.0)
     assert _stats(untouched) == (0, None)
+
+
+@pytest.mark.django_db
+def test_recompute_can_be_limited_to_some_items(alice) -> None:  # type: ignore[no-untyped-def]
+    first, second = ItemFactory(), ItemFactory()
+    RatingFactory(user=alice, item=first, score=2.0)
+    RatingFactory(user=alice, item=second, score=3.0)
+    assert item_aggregates_recompute(item_ids=[second.pk]) == 1
+    assert _stats(first) == (0, None)
+    assert _stats(second) == (1, 3.0)
+    assert item_aggregates_recompute(item_ids=[]) == 0
