@@ -433,20 +433,6 @@ class ExplicitALS(Recommender):
         )
         return w[0].astype(np.float64), float(b[0])
 
-    def fold_in(self, item_ids: ArrayLike, ratings: ArrayLike) -> tuple[NDArray[np.float64], float]:
-        """(user_vector, user_bias) of a new user from raw item ids and ratings.
-
-        Unknown item ids are ignored; no known ratings gives the prior mean
-        (zero vector, zero bias). Score items with :meth:`score_vector`.
-        """
-        self._check_fitted()
-        items = self.data_.item_index(item_ids)
-        r = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
-        if items.shape != r.shape:
-            raise ValueError("item_ids and ratings must have the same length")
-        known = items >= 0
-        return self.fold_in_indices(items[known], r[known])
-
     def score_vector(self, user_vector: ArrayLike, user_bias: float = 0.0) -> NDArray[np.float64]:
         """Predicted ratings of every item for a (folded-in) user, unclipped."""
         self._check_fitted()

@@ -217,5 +217,23 @@ class Recommender:
             for i in best
         ]
 
+    def fold_in(self, item_ids: ArrayLike, ratings: ArrayLike) -> Any:
+        """A new user's factors from raw item ids and ratings, item side fixed.
+
+        Maps ids to indices (unknown items are ignored) and calls the model's
+        ``fold_in_indices``; no known ratings gives the prior mean. MF models
+        return ``(user_vector, user_bias)``.
+        """
+        self._check_fitted()
+        items = self.data_.item_index(item_ids)
+        r = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+        if items.shape != r.shape:
+            raise ValueError("item_ids and ratings must have the same length")
+        known = items >= 0
+        return self.fold_in_indices(items[known], r[known])
+
+    def fold_in_indices(self, items: NDArray[np.integer[Any]], ratings: ArrayLike) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no fold-in")
+
     def _similar_scores(self, item: int) -> NDArray[np.float64]:
         raise NotImplementedError(f"{type(self).__name__} has no item similarities")

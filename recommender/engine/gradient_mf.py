@@ -346,22 +346,6 @@ class _BiasedMF(Recommender):
         targets = r - self.global_mean_ - self.item_bias_[items]
         return ridge_fold_in(self.item_factors_[items], targets, self.regularization)
 
-    def fold_in(self, item_ids: ArrayLike, ratings: ArrayLike) -> tuple[NDArray[np.float64], float]:
-        """(user_vector, user_bias) of a new user from raw item ids and ratings.
-
-        The exact ridge solution of J with the items fixed (:func:`ridge_fold_in`),
-        i.e. the ALS user half-step for this objective. Unknown item ids are
-        ignored; no known ratings gives the prior mean (zero vector, zero bias).
-        Score items with :meth:`score_vector`.
-        """
-        self._check_fitted()
-        items = self.data_.item_index(item_ids)
-        r = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
-        if items.shape != r.shape:
-            raise ValueError("item_ids and ratings must have the same length")
-        known = items >= 0
-        return self.fold_in_indices(items[known], r[known])
-
     def score_vector(self, user_vector: ArrayLike, user_bias: float = 0.0) -> NDArray[np.float64]:
         """Predicted ratings of every item for a folded-in user (unclipped)."""
         self._check_fitted()
