@@ -351,9 +351,8 @@ def _bulk_insert(model: Any, columns: list[str], rows: Any, batch_size: int = 50
                     copy.write_row(row)
             return
         batch: list[Any] = []
-        attnames = [c for c in columns]
         for row in rows:
-            batch.append(model(**dict(zip(attnames, row, strict=True))))
+            batch.append(model(**dict(zip(columns, row, strict=True))))
             if len(batch) >= batch_size:
                 model.objects.bulk_create(batch)
                 batch = []
