@@ -8,6 +8,7 @@ from a heartbeat thread, so a worker killed with SIGKILL frees the lock within
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -19,6 +20,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingAlreadyRunning(RuntimeError):
@@ -121,6 +124,10 @@ def training_lock(name: str = "training") -> Iterator[None]:
         while not stop.wait(ttl / 3):
             try:
                 lock.renew()
+            except Exception:
+                # A busy database (SQLite's write lock) or a Redis hiccup: the
+                # next beat retries well before the TTL runs out.
+                logger.warning("could not renew training lock %r; retrying", name, exc_info=True)
             finally:
                 close_old_connections()
 
