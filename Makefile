@@ -49,7 +49,7 @@ check: lint types test
 
 bench: $(VENV)/.dev
 	$(PY) -m pip install --quiet -r bench/requirements.txt
-	$(PY) bench/bench_ml100k.py
+	$(PY) -m bench.bench_ml100k
 
 up:
 	docker compose up --build

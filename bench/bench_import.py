@@ -7,8 +7,9 @@ dropped afterwards), imports twice (the second run shows the idempotent path)
 and, for the large case, times the item-aggregate recompute both ways.
 Prints a markdown table and rewrites the "Import" section of docs/benchmarks.md.
 
-    .venv/bin/python bench/bench_import.py                       # all cases
-    .venv/bin/python bench/bench_import.py --synthetic-ratings 0 # skip the 5M case
+    python -m bench.bench_import                        # all cases
+    python -m bench.bench_import --synthetic-ratings 0  # skip the 5M case
+    python -m bench.bench_import --synthetic-ratings 0 --no-postgres --no-write   # a smoke run
 
 PostgreSQL: ``--pg-url`` (default postgres://postgres@127.0.0.1:5432/postgres) must
 be allowed to CREATE/DROP DATABASE.
@@ -18,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
-sys.path.insert(0, str(ROOT))
+from bench.common import command_line, manage, manage_env, ml100k_folder, postgres_database, write_section
+
+HEADING = "## Import"
 
 
 @dataclass
@@ -44,55 +42,27 @@ class Row:
     stages: str = ""
 
 
-def manage(args: list[str], database_url: str, timeout: float) -> tuple[float, list[str]]:
-    """Run ``manage.py args`` against ``database_url``; (wall seconds, stdout lines)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "bench-only-not-secret",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed, done.stdout.strip().splitlines()
-
-
-def pg_execute(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def pg_database_url(admin_url: str, name: str) -> str:
-    return re.sub(r"/[^/]*$", f"/{name}", admin_url)
-
-
 def bench_case(
     case: str, database: str, database_url: str, data: Path, ratings: int, timeout: float
 ) -> list[Row]:
-    manage(["migrate", "-v0"], database_url, timeout)
+    """Migrate a fresh database, then import ``data`` twice; one row per import."""
+    env = import_env(database_url)
+    manage(["migrate", "-v0"], env, timeout)
     rows = []
     for run in ("first import", "second import (no changes)"):
         print(f"{case} / {database}: {run} …", file=sys.stderr, flush=True)
-        seconds, lines = manage(["import_movielens", str(data), "-v2"], database_url, timeout)
+        seconds, lines = manage(["import_movielens", str(data), "-v2"], env, timeout)
         summary = next(line for line in lines if line.startswith("users:"))
         stages = next((line for line in lines if line.startswith("seconds per stage:")), "")
         row = Row(f"{case}, {run}", database, ratings, seconds, summary, stages.partition(": ")[2])
         rows.append(row)
         print(f"  {seconds:.1f} s  {summary}  [{row.stages}]", file=sys.stderr, flush=True)
     return rows
+
+
+def import_env(database_url: str) -> dict[str, str]:
+    """DEBUG off: Django's debug query log would slow the import down."""
+    return manage_env(database_url, DEBUG="0")
 
 
 AGGREGATES_SCRIPT = """
@@ -161,32 +131,21 @@ def markdown_table(rows: list[Row]) -> list[str]:
     ]
 
 
-def write_doc(rows: list[Row], extra: list[str], command: str) -> None:
-    table = markdown_table(rows)
-    section = "\n".join(
+def section(rows: list[Row], extra: list[str]) -> str:
+    """The body of the ``## Import`` section (``write_section`` adds the command line)."""
+    return "\n".join(
         [
-            "## Import",
+            "Wall time of `manage.py import_movielens PATH` as a subprocess (Django start-up included), "
+            "each case on a freshly migrated database; the stages are the import's own timings (`-v2`), "
+            "commit included.",
             "",
-            f"`{command}` — {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
-            f"Python {platform.python_version()}. Wall time of `manage.py import_movielens PATH` as a "
-            "subprocess (Django start-up included), each case on a freshly migrated database; "
-            "the stages are the import's own timings (`-v2`), commit included.",
-            "",
-            *table,
+            *markdown_table(rows),
             "",
             *extra,
             "",
             NOTES,
         ]
-    ).rstrip()
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Import\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
+    )
 
 
 def main() -> None:
@@ -194,17 +153,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--synthetic-ratings", type=int, default=5_000_000, help="0 skips the large case")
     parser.add_argument("--synthetic-items", type=int, default=50_000)
     parser.add_argument("--synthetic-users", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=3600.0, help="per subprocess, seconds")
-    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not touch docs/benchmarks.md")
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from recommender.engine.datasets import fetch_ml100k
-
-    ml100k = fetch_ml100k()
+    ml100k = ml100k_folder()
     rows: list[Row] = []
     extra: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tastebase-bench-import-") as tmp:
@@ -212,16 +169,11 @@ def main() -> None:
         rows += bench_case(
             "ML-100K", "SQLite", f"sqlite:///{tmpdir / 'bench.sqlite3'}", ml100k, 100_000, args.timeout
         )
-        name = f"tastebase_bench_import_{os.getpid()}"
-        pg_execute(args.pg_url, f'CREATE DATABASE "{name}"')
-        try:
-            rows += bench_case(
-                "ML-100K", "PostgreSQL", pg_database_url(args.pg_url, name), ml100k, 100_000, args.timeout
-            )
-        finally:
-            pg_execute(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not args.no_postgres:
+            with postgres_database(args.pg_url, f"tastebase_bench_import_{os.getpid()}") as url:
+                rows += bench_case("ML-100K", "PostgreSQL", url, ml100k, 100_000, args.timeout)
 
-        if args.synthetic_ratings:
+        if args.synthetic_ratings and not args.no_postgres:
             data = tmpdir / "synthetic"
             started = time.perf_counter()
             generate_latest(data, args.synthetic_ratings, args.synthetic_items, args.synthetic_users)
@@ -229,26 +181,22 @@ def main() -> None:
             label = (
                 f"generated ml-latest CSV ({args.synthetic_users:,} users × {args.synthetic_items:,} items)"
             )
-            name = f"tastebase_bench_import_big_{os.getpid()}"
-            pg_execute(args.pg_url, f'CREATE DATABASE "{name}"')
-            try:
-                url = pg_database_url(args.pg_url, name)
+            with postgres_database(args.pg_url, f"tastebase_bench_import_big_{os.getpid()}") as url:
                 rows += bench_case(label, "PostgreSQL", url, data, args.synthetic_ratings, args.timeout)
-                _, lines = manage(["shell", "-c", AGGREGATES_SCRIPT], url, args.timeout)
+                _, lines = manage(["shell", "-c", AGGREGATES_SCRIPT], import_env(url), args.timeout)
                 timings = lines[-1] if lines else "?"
                 extra.append(
                     f"Item aggregates after the {args.synthetic_ratings:,}-rating import, all items reset "
                     f"and recomputed (seconds/items written): {timings}."
                 )
-            finally:
-                pg_execute(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    command = " ".join(["python bench/bench_import.py", *sys.argv[1:]])
     print("\n".join(markdown_table(rows)))
     for line in extra:
         print(line)
-    if not args.no_doc:
-        write_doc(rows, extra, command)
+    if not args.no_write:
+        write_section(
+            "bench.bench_import", HEADING, section(rows, extra), command=command_line("bench.bench_import")
+        )
 
 
 if __name__ == "__main__":

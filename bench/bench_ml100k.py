@@ -1,14 +1,13 @@
-#!/usr/bin/env python
 """ML-100K accuracy of every Tastebase model next to scikit-surprise and implicit.
 
 Usage (from the repository root)::
 
-    python bench/bench_ml100k.py              # all models, writes docs/benchmarks.md
-    python bench/bench_ml100k.py --only ease,bias_baseline --no-write
+    python -m bench.bench_ml100k              # all models, writes docs/benchmarks.md
+    python -m bench.bench_ml100k --only ease,bias_baseline --no-third-party --no-write
 
 Split (the project's evaluation split): ``rng = np.random.default_rng(42)``,
 ``p = rng.permutation(n)``, the first 80 % of the rows of
-``load_ml100k_arrays()`` in ``p`` order train, the rest test. RMSE/MAE over the
+``ml100k_arrays()`` in ``p`` order train, the rest test. RMSE/MAE over the
 test rows through each library's own ``predict``. Ranking metrics follow
 ``recommender.engine.metrics.evaluate_ranking`` (relevant = test rating >= 4,
 every unseen train item ranked, binary gains, K = 10) for all models, so
@@ -27,12 +26,8 @@ Bench-only dependencies: ``pip install -r bench/requirements.txt``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -41,13 +36,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recommender.engine import Interactions  # noqa: E402
-from recommender.engine.datasets import load_ml100k_arrays  # noqa: E402
-from recommender.engine.metrics import evaluate_ranking, mae, rmse  # noqa: E402
-from recommender.engine.registry import ALGORITHM_PATHS, make_model  # noqa: E402
+from bench.common import DOCS, command_line, load_average, ml100k_arrays, timed, write_section
+from recommender.engine.interactions import Interactions
+from recommender.engine.metrics import evaluate_ranking, mae, rmse
+from recommender.engine.registry import ALGORITHM_PATHS, make_model
 
 HEADING = "## ML-100K accuracy"
 K = 10
@@ -62,7 +54,7 @@ Triples = tuple[np.ndarray, np.ndarray, np.ndarray]
 # ---- data --------------------------------------------------------------------
 def brief_split() -> tuple[Interactions, Triples, Triples]:
     """(train Interactions, train raw triples, test raw triples) of the project split."""
-    users, items, ratings, timestamps = load_ml100k_arrays()
+    users, items, ratings, timestamps = ml100k_arrays()
     n = ratings.shape[0]
     rng = np.random.default_rng(42)
     p = rng.permutation(n)
@@ -113,11 +105,10 @@ def tastebase_rows(names: list[str], train: Interactions, test: Triples) -> list
         try:
             make_model(name, BENCH_PARAMS[name]).fit(warm)  # numba compilation, not timed
             model = make_model(name, BENCH_PARAMS[name])
-            start = time.perf_counter()
-            model.fit(train)
-            fit_seconds = time.perf_counter() - start
+            with timed() as fit:
+                model.fit(train)
             pred = None if model.ranking_only else model.predict(test[0], test[1])
-            rows.append(ranking_row(label, model, train, test, fit_seconds, pred))
+            rows.append(ranking_row(label, model, train, test, fit.wall, pred))
         except Exception as exc:  # report and keep benchmarking the others
             traceback.print_exc()
             rows.append({"model": label, "error": f"{type(exc).__name__}: {exc}"})
@@ -161,15 +152,14 @@ def surprise_rows(train: Interactions, train_raw: Triples, test: Triples) -> lis
     rows = []
     for label, algo in algorithms.items():
         try:
-            start = time.perf_counter()
-            algo.fit(trainset)
-            fit_seconds = time.perf_counter() - start
+            with timed() as fit:
+                algo.fit(trainset)
             # The library's own per-rating predict (clipped, with its unknown-id fallbacks).
             pred = np.array([p.est for p in algo.test(testset)])
             score_inner = surprise_scorer(algo, trainset)
             check_against_estimate(label, algo, score_inner, trainset)
             model = ScoreAdapter(lambda u, f=score_inner: f(int(uid[u]))[iid], popularity)
-            rows.append(ranking_row(label, model, train, test, fit_seconds, pred))
+            rows.append(ranking_row(label, model, train, test, fit.wall, pred))
         except Exception as exc:
             traceback.print_exc()
             rows.append({"model": label, "error": f"{type(exc).__name__}: {exc}"})
@@ -260,16 +250,14 @@ def implicit_row(train: Interactions, test: Triples) -> dict[str, Any]:
         # Library defaults; the ratings are the confidence values r_ui (Hu, Koren & Volinsky 2008).
         model = AlternatingLeastSquares(random_state=0)
         matrix = sp.csr_matrix(train.csr, dtype=np.float32)
-        start = time.perf_counter()
         # implicit runs its own threads; a BLAS thread pool on top only oversubscribes.
-        with threadpool_limits(1, "blas"):
+        with timed() as fit, threadpool_limits(1, "blas"):
             model.fit(matrix, show_progress=False)
-        fit_seconds = time.perf_counter() - start
         users = np.asarray(model.user_factors)
         items = np.asarray(model.item_factors)
         popularity = np.diff(train.csc.indptr).astype(np.float64)
         adapter = ScoreAdapter(lambda u: items @ users[u], popularity)
-        row = ranking_row(label, adapter, train, test, fit_seconds, None)
+        row = ranking_row(label, adapter, train, test, fit.wall, None)
     except Exception as exc:
         traceback.print_exc()
         row = {"model": label, "error": f"{type(exc).__name__}: {exc}"}
@@ -278,11 +266,10 @@ def implicit_row(train: Interactions, test: Triples) -> dict[str, Any]:
 
 
 def popularity_row(train: Interactions, test: Triples) -> dict[str, Any]:
-    start = time.perf_counter()
-    counts = np.diff(train.csc.indptr).astype(np.float64)  # number of train ratings per item
-    fit_seconds = time.perf_counter() - start
+    with timed() as fit:
+        counts = np.diff(train.csc.indptr).astype(np.float64)  # number of train ratings per item
     row = ranking_row(
-        "most popular (count)", ScoreAdapter(lambda u: counts, counts), train, test, fit_seconds, None
+        "most popular (count)", ScoreAdapter(lambda u: counts, counts), train, test, fit.wall, None
     )
     print(format_row(row), flush=True)
     return row
@@ -323,7 +310,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def library_versions() -> str:
-    parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    parts = []
     for module in ("scipy", "numba", "surprise", "implicit"):
         try:
             parts.append(f"{module} {__import__(module).__version__}")
@@ -333,13 +320,10 @@ def library_versions() -> str:
 
 
 def section(table: str, n_train: int, n_test: int, total_seconds: float, load: float) -> str:
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""{HEADING}
+    """The body of the ``## ML-100K accuracy`` section (``write_section`` adds the command line)."""
+    return f"""Whole run {total_seconds:.0f} s; {library_versions()}.
 
-Produced by `python bench/bench_ml100k.py` ({now}; {os.cpu_count()} CPUs, {library_versions()};
-whole run {total_seconds:.0f} s).
-
-* Data: MovieLens 100K, rows in the order of `load_ml100k_arrays()`; split
+* Data: MovieLens 100K, rows in the order of `ratings.demo_data.ml100k_arrays()`; split
   `rng = np.random.default_rng(42); p = rng.permutation(n)`, train = `p[:int(0.8*n)]`
   ({n_train} ratings), test = `p[int(0.8*n):]` ({n_test} ratings).
 * RMSE/MAE: every test rating, predicted by the model's own `predict` (with its own
@@ -365,32 +349,12 @@ whole run {total_seconds:.0f} s).
 """
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the ``## ML-100K accuracy`` section (up to the next ``## `` heading) or append it."""
-    if path.exists():
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        start = next((n for n, line in enumerate(lines) if line.rstrip() == HEADING), None)
-        if start is None:
-            body = "".join(lines).rstrip("\n") + "\n\n" + text
-        else:
-            end = next(
-                (n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")),
-                len(lines),
-            )
-            tail = "".join(lines[end:])
-            body = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = "# Benchmarks\n\n" + text
-    path.write_text(body, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated Tastebase registry names (default: all)")
     parser.add_argument("--no-third-party", action="store_true", help="skip surprise, implicit, popularity")
     parser.add_argument("--no-write", action="store_true", help="print only, do not touch docs/benchmarks.md")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--docs", type=Path, default=DOCS)
     args = parser.parse_args(argv)
 
     names = sorted(ALGORITHM_PATHS) if not args.only else [n.strip() for n in args.only.split(",")]
@@ -398,24 +362,26 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown algorithms {unknown}; valid: {', '.join(sorted(ALGORITHM_PATHS))}")
 
-    begin = time.perf_counter()
-    load = os.getloadavg()[0]
-    train, train_raw, test = brief_split()
-    print(
-        f"train {train.nnz} ratings ({train.n_users} users x {train.n_items} items), test {test[2].shape[0]}"
-    )
-    print(markdown_table([]), flush=True)
-    rows = tastebase_rows(names, train, test)
-    if not args.no_third_party:
-        rows.append(popularity_row(train, test))
-        rows += surprise_rows(train, train_raw, test)
-        rows.append(implicit_row(train, test))
-    total = time.perf_counter() - begin
+    load = load_average()
+    with timed() as run:
+        train, train_raw, test = brief_split()
+        print(
+            f"train {train.nnz} ratings ({train.n_users} users x {train.n_items} items), "
+            f"test {test[2].shape[0]}"
+        )
+        print(markdown_table([]), flush=True)
+        rows = tastebase_rows(names, train, test)
+        if not args.no_third_party:
+            rows.append(popularity_row(train, test))
+            rows += surprise_rows(train, train_raw, test)
+            rows.append(implicit_row(train, test))
     table = markdown_table(rows)
     print()
     print(table)
     if not args.no_write:
-        write_section(args.docs, section(table, train.nnz, test[2].shape[0], total, load))
+        body = section(table, train.nnz, test[2].shape[0], run.wall, load)
+        command = command_line("bench.bench_ml100k", argv)
+        write_section("bench.bench_ml100k", HEADING, body, command=command, path=args.docs)
         print(f"\nwrote the '{HEADING}' section of {args.docs}")
     return 0 if all("error" not in r for r in rows) else 1
 

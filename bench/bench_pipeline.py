@@ -1,7 +1,8 @@
 """End-to-end retrain (export, fit, evaluate, refit, persist, activate) and fold-in latency.
 
-    python bench/bench_pipeline.py                 # ML-100K on SQLite and Postgres
-    python bench/bench_pipeline.py --synthetic 1   # + export and retrain on the synthetic 20M set in Postgres
+    python -m bench.bench_pipeline                 # ML-100K on SQLite and Postgres
+    python -m bench.bench_pipeline --synthetic 1   # + export and retrain on the synthetic 20M set in Postgres
+    python -m bench.bench_pipeline --no-postgres --no-write   # ML-100K on SQLite only
 
 Each database run is a fresh database (a temp SQLite file, or a Postgres
 database created and dropped here) driven through manage.py in a subprocess,
@@ -12,24 +13,31 @@ subprocess's max RSS. Writes the "Training pipeline" section of docs/benchmarks.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SECTION = "## Training pipeline"
+import numpy as np
+
+from bench import synthetic
+from bench.common import (
+    command_line,
+    manage,
+    manage_env,
+    postgres_database,
+    postgres_execute,
+    run_child,
+    write_section,
+)
+
+HEADING = "## Training pipeline"
 
 CHILD = r"""
-import json, resource, sys, time
+import sys, time
 import django
 django.setup()
-import numpy as np
+from bench.common import peak_rss_mb, percentiles_ms, print_result
 from django.contrib.auth.models import User
 from recommender.models import ModelVersion
 from recommender.services import model_train, user_factors_refresh
@@ -61,98 +69,58 @@ else:
         t = time.perf_counter()
         rating_upsert(user=user, item=item, score=[1.0, 3.0, 5.0][i % 3])
         lat.append(time.perf_counter() - t)
-    out["rating_write_with_fold_in_ms"] = {"p50": 1000 * float(np.median(lat)), "p99": 1000 * float(np.quantile(lat, 0.99))}
+    out["rating_write_with_fold_in_ms"] = percentiles_ms(lat)
     lat = []
     for _ in range(50):
         t = time.perf_counter(); user_factors_refresh(user.pk); lat.append(time.perf_counter() - t)
-    out["fold_in_ms"] = {"p50": 1000 * float(np.median(lat)), "p99": 1000 * float(np.quantile(lat, 0.99))}
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print("RESULT " + json.dumps(out))
+    out["fold_in_ms"] = percentiles_ms(lat)
+out["peak_rss_mb"] = peak_rss_mb()
+print_result(out)
 """
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-    )
+def child(env: dict[str, str], mode: str) -> dict[str, Any]:
+    """Run ``CHILD`` in ``mode`` against ``env``'s database; its result."""
+    return run_child([sys.executable, "-c", CHILD, mode], env=env)
 
 
-def child(env: dict[str, str], mode: str) -> dict:  # type: ignore[type-arg]
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, mode], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if proc.returncode:
-        raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+def run_ml100k(database: str, pg_admin: str) -> dict[str, Any]:
+    """Migrate a fresh database, load the demo data, train the three kinds, time fold-in."""
 
-
-def base_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "DEBUG": "1",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-        }
-    )
-    return env
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def run_ml100k(database: str) -> dict:  # type: ignore[type-arg]
-    if database == "sqlite":
-        tmp = tempfile.mkdtemp()
-        env = base_env(f"sqlite:///{tmp}/bench.sqlite3")
-    else:
-        psql("DROP DATABASE IF EXISTS tastebase_bench_pipeline")
-        psql("CREATE DATABASE tastebase_bench_pipeline")
-        env = base_env("postgres://postgres@127.0.0.1:5432/tastebase_bench_pipeline")
-    try:
-        manage(env, "migrate", "--no-input")
-        manage(env, "load_demo_data")
+    def measure(url: str) -> dict[str, Any]:
+        env = manage_env(url)
+        manage(["migrate", "--no-input"], env)
+        manage(["load_demo_data"], env)
         return child(env, "train")
-    finally:
-        if database == "postgres":
-            psql("DROP DATABASE IF EXISTS tastebase_bench_pipeline")
+
+    if database == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="tastebase-bench-pipeline-") as tmp:
+            return measure(f"sqlite:///{tmp}/bench.sqlite3")
+    with postgres_database(pg_admin, "tastebase_bench_pipeline") as url:
+        return measure(url)
 
 
-def run_synthetic(scale: float) -> dict:  # type: ignore[type-arg]
+def run_synthetic(scale: float, pg_admin: str) -> dict[str, Any]:
     """bench/synthetic.py's ML-20M-shaped set COPYed into a fresh Postgres database, then
     exported and retrained end to end (rating, ranking and similarity models)."""
-    import numpy as np
     import psycopg
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from synthetic import load
-
-    arrays = load(scale)
+    arrays = synthetic.load(scale)
     n_users, n_items = (int(x) for x in arrays["shape"])
-    db = "tastebase_bench_synthetic"
-    psql(f"DROP DATABASE IF EXISTS {db}")
-    psql(f"CREATE DATABASE {db}")
-    env = base_env(f"postgres://postgres@127.0.0.1:5432/{db}")
-    try:
-        manage(env, "migrate", "--no-input")
+    with postgres_database(pg_admin, "tastebase_bench_synthetic") as url:
+        env = manage_env(url)
+        manage(["migrate", "--no-input"], env)
         t = time.perf_counter()
-        psql(
+        postgres_execute(
+            url,
             "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, "
             "is_active, date_joined) SELECT g, '!', false, 'syn' || g, '', '', '', false, true, now() "
             f"FROM generate_series(1, {n_users}) g",
-            db,
         )
-        psql(
+        postgres_execute(
+            url,
             "INSERT INTO catalog_item (id, title, source, external_id, rating_count, rating_sum, created_at) "
             f"SELECT g, 'Item ' || g, 'synthetic', g::text, 0, 0, now() FROM generate_series(1, {n_items}) g",
-            db,
         )
         # Binary COPY built by numpy: one structured record per rating, no text formatting.
         row = np.dtype(
@@ -170,7 +138,7 @@ def run_synthetic(scale: float) -> dict:  # type: ignore[type-arg]
                 ("m", ">i8"),
             ]
         )
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db}") as conn, conn.cursor() as cur:
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
             copy_sql = "COPY ratings_rating (user_id, item_id, score, created_at, updated_at) FROM STDIN (FORMAT BINARY)"
             with cur.copy(copy_sql) as copy:
                 copy.write(b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8)
@@ -192,16 +160,14 @@ def run_synthetic(scale: float) -> dict:  # type: ignore[type-arg]
         result["train"] = child(env, "train-only")
         result["fill_s"] = fill_s
         return result
-    finally:
-        psql(f"DROP DATABASE IF EXISTS {db}")
 
 
-def fmt_timings(t: dict) -> str:  # type: ignore[type-arg]
+def fmt_timings(t: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in t.items())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--synthetic",
         type=float,
@@ -209,22 +175,20 @@ def main() -> None:
         help="also retrain on bench/synthetic.py's set at this scale (1 = 20M ratings) in Postgres",
     )
     parser.add_argument("--skip-ml100k", action="store_true")
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true", help="ML-100K on SQLite only")
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not touch docs/benchmarks.md")
     args = parser.parse_args()
     lines = [
-        SECTION,
+        "Default algorithms; holdout = 10% per user; refit on all data.",
         "",
-        f"Command: `python bench/bench_pipeline.py{f' --synthetic {args.synthetic:g}' if args.synthetic else ''}` "
-        f"({time.strftime('%Y-%m-%d')}, 2-core machine). Default algorithms; holdout = 10% per user; refit on all data.",
-        "",
-    ]
-    lines += [
         "| database | kind | algorithm | total s | stages (s) | holdout metric |",
         "|---|---|---|---|---|---|",
     ]
     extra = []
-    for database in () if args.skip_ml100k else ("sqlite", "postgres"):
-        result = run_ml100k(database)
+    databases = () if args.skip_ml100k else ("sqlite",) if args.no_postgres else ("sqlite", "postgres")
+    for database in databases:
+        result = run_ml100k(database, args.pg_url)
         for kind in ("rating", "ranking", "similarity"):
             r = result[kind]
             metric = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if v is not None)
@@ -240,7 +204,7 @@ def main() -> None:
         )
         print(lines[-3:], extra[-1], flush=True)
     if args.synthetic:
-        r = run_synthetic(args.synthetic)
+        r = run_synthetic(args.synthetic, args.pg_url)
         label = f"synthetic x{args.synthetic:g} postgres"
         for kind in ("rating", "ranking", "similarity"):
             t = r["train"][kind]
@@ -255,14 +219,10 @@ def main() -> None:
             f"{r['train']['peak_rss_mb']:.0f} MB (table loaded with COPY in {r['fill_s']:.0f} s)."
         )
         print(extra[-1], flush=True)
-    section = "\n".join([*lines, "", *extra]) + "\n"
-    print(section)
+    body = "\n".join([*lines, "", *extra])
+    print(body)
     if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        text = path.read_text() if path.exists() else "# Benchmarks\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-        text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-        path.write_text(text)
+        write_section("bench.bench_pipeline", HEADING, body, command=command_line("bench.bench_pipeline"))
 
 
 if __name__ == "__main__":

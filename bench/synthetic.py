@@ -15,23 +15,20 @@ ML-20M counts). Users, items and ratings all scale linearly with ``--scale``.
 
 Everything is vectorized numpy and seeded; the result is cached as
 ``synthetic-ml20m-scale<s>-seed<n>.npz`` under ``$TASTEBASE_DATA_DIR``
-(default ``~/.cache/tastebase``). Run ``python bench/synthetic.py --scale 0.25``
+(default ``~/.cache/tastebase``). Run ``python -m bench.synthetic --scale 0.25``
 to build (or just report) a cached set.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommender.engine.datasets import data_dir
+from ratings.demo_data import data_dir
 
 ML20M_USERS = 138_493
 ML20M_ITEMS = 26_744

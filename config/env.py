@@ -7,7 +7,9 @@ variable, instead of silently running with a default.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
+from celery.schedules import ParseException, crontab
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -66,3 +68,49 @@ def envurl(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
             f"{name}={raw!r} is not a valid URL; expected a scheme among {', '.join(schemes)}"
         )
     return raw.strip()
+
+
+def envchoice(name: str, default: str, *, choices: Collection[str]) -> str:
+    raw = os.environ.get(name)
+    value = default if raw is None or raw.strip() == "" else raw.strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(sorted(choices))}")
+    return value
+
+
+#: The five fields of a cron expression, in order, as Celery and django-celery-beat name them.
+CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+
+
+def crontab_fields(expression: str) -> dict[str, str]:
+    """``"30 3 * * *"`` -> ``{"minute": "30", "hour": "3", ...}``, checked by Celery's own parser.
+
+    The result fits both ``celery.schedules.crontab(**fields)`` and
+    ``django_celery_beat.models.CrontabSchedule(**fields)``. Raises ``ValueError``
+    saying what is wrong.
+    """
+    parts = expression.split()
+    if len(parts) != len(CRON_FIELDS):
+        raise ValueError(f"expected 5 fields ({' '.join(CRON_FIELDS)}), got {len(parts)}")
+    fields = dict(zip(CRON_FIELDS, parts, strict=True))
+    where = ""
+    try:
+        # One field at a time first, so the message can say which one is wrong.
+        for field, value in fields.items():
+            where = f"{field} {value!r}: "
+            crontab(**{field: value})
+        where = ""
+        crontab(**fields)  # then together: day 31 never comes in February
+    except (ValueError, ParseException) as exc:
+        raise ValueError(f"{where}{exc}") from None
+    return fields
+
+
+def envcron(name: str, default: str) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return " ".join(crontab_fields(raw).values())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a valid cron expression: {exc}") from None

@@ -1,30 +1,31 @@
 """Tastebase settings: one file, read from the environment (see README's table).
 
 With nothing set, Tastebase runs on the embedded default: a SQLite file in the
-project, a local-memory cache and Celery tasks run eagerly in-process.
+project, a local-memory cache and Celery tasks run eagerly in-process. Tests
+run on ``config.test_settings``, which imports this file and overrides a few
+values.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import envbool, envfloat, envint, envlist, envurl
+from recommender.engine.registry import ALGORITHM_PATHS
+
+from .env import envbool, envchoice, envcron, envfloat, envint, envlist, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-TESTING = "pytest" in sys.modules or os.environ.get("TASTEBASE_TESTING") == "1"
 
 DEBUG = envbool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if DEBUG or TESTING:
-        # Development-only key; never used with DEBUG off outside tests.
+    if DEBUG:
+        # Development-only key; never used with DEBUG off (tests set their own).
         SECRET_KEY = "insecure-development-key-do-not-use-in-production"
     else:
         raise ImproperlyConfigured(
@@ -85,7 +86,14 @@ _database_url = envurl(
     "DATABASE_URL", DEFAULT_DATABASE_URL, schemes=("sqlite", "postgres", "postgresql", "pgsql")
 )
 try:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=envint("CONN_MAX_AGE", 60))}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            _database_url,
+            conn_max_age=envint("CONN_MAX_AGE", 60),
+            # A persistent connection the server dropped is replaced, not handed to a request.
+            conn_health_checks=True,
+        )
+    }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL={_database_url!r} could not be parsed: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -106,10 +114,18 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tastebase"),
+            # Fail fast when Redis is down or unreachable instead of holding a request.
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 2},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The cache only saves work: when Redis fails, django-redis answers a miss (reads)
+# or does nothing (writes) and logs the error to this logger, whose handler
+# counts it (config.cache_health.cache_errors_total) for the health endpoint.
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "tastebase.cache"
 
 CELERY_BROKER_URL = envurl("CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss", "amqp", "memory"))
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL or "cache+memory://")
@@ -150,15 +166,15 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG or TESTING
+            if DEBUG
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
 
-# In development and tests serve straight from the app folders (no collectstatic).
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
-WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+# In development serve straight from the app folders (no collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # ---- security (on when DEBUG is off) -----------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -190,19 +206,23 @@ TASTEBASE_POPULARITY_DAMPING = envfloat("TASTEBASE_POPULARITY_DAMPING", 10.0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "cache_errors": {"class": "config.cache_health.CacheErrorCounter"},
+    },
+    # Its own level, so the count does not depend on LOG_LEVEL; records still reach the console.
+    "loggers": {DJANGO_REDIS_LOGGER: {"handlers": ["cache_errors"], "level": "ERROR"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
-if TESTING:
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 # ---- training and serving ------------------------------------------------------
 #: The model trained for each kind when ``retrain`` gets no --algorithm.
+#: Names are checked against the engine's registry here; whether each model can
+#: serve its kind is a system check (recommender/checks.py).
 TASTEBASE_DEFAULT_ALGORITHMS = {
-    "rating": os.environ.get("TASTEBASE_RATING_ALGORITHM", "explicit_als"),
-    "ranking": os.environ.get("TASTEBASE_RANKING_ALGORITHM", "implicit_als"),
-    "similarity": os.environ.get("TASTEBASE_SIMILARITY_ALGORITHM", "item_knn"),
+    "rating": envchoice("TASTEBASE_RATING_ALGORITHM", "explicit_als", choices=ALGORITHM_PATHS),
+    "ranking": envchoice("TASTEBASE_RANKING_ALGORITHM", "implicit_als", choices=ALGORITHM_PATHS),
+    "similarity": envchoice("TASTEBASE_SIMILARITY_ALGORITHM", "item_knn", choices=ALGORITHM_PATHS),
 }
 TASTEBASE_TRAINING_LOCK_TTL = envint("TASTEBASE_TRAINING_LOCK_TTL", 120, minimum=1)
 TASTEBASE_KEEP_VERSIONS = envint("TASTEBASE_KEEP_VERSIONS", 3, minimum=1)
@@ -214,5 +234,5 @@ TASTEBASE_REFIT_ON_ALL = envbool("TASTEBASE_REFIT_ON_ALL", True)
 #: Ranking metrics are computed on a seeded sample of at most this many test users.
 TASTEBASE_EVAL_MAX_USERS = envint("TASTEBASE_EVAL_MAX_USERS", 5000, minimum=1)
 TASTEBASE_NEIGHBORS = envint("TASTEBASE_NEIGHBORS", 30, minimum=1)
-TASTEBASE_RETRAIN_CRON = os.environ.get("TASTEBASE_RETRAIN_CRON", "30 3 * * *")
-TASTEBASE_SIMILARITY_CRON = os.environ.get("TASTEBASE_SIMILARITY_CRON", "15 * * * *")
+TASTEBASE_RETRAIN_CRON = envcron("TASTEBASE_RETRAIN_CRON", "30 3 * * *")
+TASTEBASE_SIMILARITY_CRON = envcron("TASTEBASE_SIMILARITY_CRON", "15 * * * *")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import MAX_SCORE, MIN_SCORE, SCORE_STEP
+from .scale import MAX_SCORE, MIN_SCORE, SCORE_STEP
 
 HALF_STARS = [
     (f"{s:.1f}", f"{s:.1f}")

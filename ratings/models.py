@@ -8,9 +8,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.db.models.lookups import Exact
 
-MIN_SCORE = 0.5
-MAX_SCORE = 5.0
-SCORE_STEP = 0.5
+from .scale import MAX_SCORE, MIN_SCORE
+from .scale import SCORE_STEP as SCORE_STEP  # re-exported: ratings.models.SCORE_STEP keeps working
 
 
 class Rating(models.Model):
@@ -48,3 +47,24 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} rated {self.item_id}: {self.score}"
+
+
+class UserRatingStamp(models.Model):
+    """When a user's ratings last changed: one row per user who ever rated.
+
+    Every rating write upserts this row first (``INSERT ... ON CONFLICT``), so
+    its row lock serializes the writes of one user: two simultaneous first
+    ratings of the same item cannot both insert, and item aggregates stay
+    exact. Fold-ins take the same lock, so a user's stored factors always come
+    from their latest ratings. A retrain folds in every user whose stamp is
+    newer than the ratings it exported (deletions included, which leave no
+    rating row to compare).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="rating_stamp"
+    )
+    changed_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}'s ratings changed at {self.changed_at}"

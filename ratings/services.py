@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -20,7 +21,8 @@ from django.utils import timezone
 
 from catalog.models import Item
 
-from .models import MAX_SCORE, MIN_SCORE, Rating
+from .models import Rating, UserRatingStamp
+from .scale import MAX_SCORE, MIN_SCORE
 
 #: Callbacks run after a rating change commits, as ``callback(user_id)``.
 #: The recommender registers its fold-in here (see recommender.apps).
@@ -55,15 +57,37 @@ def _adjust_item_aggregates(item_id: int, *, delta_sum: float, delta_count: int)
 
 
 def _notify(user_id: int) -> None:
+    # robust: a failing listener (a fold-in, a cache) is logged, never turned
+    # into an error for a rating that is already committed.
     for listener in rating_change_listeners:
-        transaction.on_commit(functools.partial(listener, user_id))
+        transaction.on_commit(functools.partial(listener, user_id), robust=True)
+
+
+def user_ratings_lock(*, user_id: int, changed_at: datetime) -> None:
+    """Stamp ``user_id``'s ratings as changed and hold their row lock until commit.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE`` (Postgres and SQLite): it creates
+    the stamp or locks the existing row, so all writes of one user serialize
+    here; the first-rating race (two inserts of one (user, item)) cannot happen.
+    """
+    UserRatingStamp.objects.bulk_create(
+        [UserRatingStamp(user_id=user_id, changed_at=changed_at)],
+        update_conflicts=True,
+        unique_fields=["user"],
+        update_fields=["changed_at"],
+    )
 
 
 @transaction.atomic
 def rating_upsert(*, user: User, item: Item, score: float) -> Rating:
-    """Create or change ``user``'s rating of ``item``; returns the saved rating."""
+    """Create or change ``user``'s rating of ``item``; returns the saved rating.
+
+    Safe under concurrency: writes of one user serialize on their stamp row
+    (:func:`user_ratings_lock`), and item aggregates change by atomic increments.
+    """
     value = validate_score(score)
     now = timezone.now()
+    user_ratings_lock(user_id=user.pk, changed_at=now)
     existing = Rating.objects.select_for_update().filter(user=user, item=item).first()
     if existing is None:
         rating = Rating.objects.create(user=user, item=item, score=value, created_at=now, updated_at=now)
@@ -85,6 +109,10 @@ def rating_delete(*, user: User, item: Item) -> bool:
     """Delete ``user``'s rating of ``item``; False if there was none."""
     existing = Rating.objects.select_for_update().filter(user=user, item=item).first()
     if existing is None:
+        return False
+    user_ratings_lock(user_id=user.pk, changed_at=timezone.now())
+    existing = Rating.objects.select_for_update().filter(user=user, item=item).first()
+    if existing is None:  # deleted by a concurrent request while we waited for the lock
         return False
     existing.delete()
     _adjust_item_aggregates(item.pk, delta_sum=-existing.score, delta_count=-1)

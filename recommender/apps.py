@@ -22,3 +22,5 @@ class RecommenderConfig(AppConfig):
 
         if _refresh_user not in rating_change_listeners:
             rating_change_listeners.append(_refresh_user)
+
+        from . import checks  # noqa: F401  (registers the system checks)

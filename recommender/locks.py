@@ -1,9 +1,17 @@
-""" "One training run at a time": a lock with expiry and a heartbeat.
+""" "One training run at a time": a lock with expiry, a heartbeat and a fencing token.
 
 With Redis configured the lock is a Redis key (``SET NX PX``); on the embedded
-default it is a ``TrainingLock`` row. Either way the holder renews the expiry
-from a heartbeat thread, so a worker killed with SIGKILL frees the lock within
-``TASTEBASE_TRAINING_LOCK_TTL`` seconds and the next run can start.
+default it is a ``TrainingLock`` row. Either way the value is the holder's
+unique token and the holder renews the expiry from a heartbeat thread (only
+while the token still matches), so a worker killed with SIGKILL frees the lock
+within ``TASTEBASE_TRAINING_LOCK_TTL`` seconds and the next run can start.
+
+A run that stalls past the TTL (a paused VM, a stuck heartbeat) may lose the
+lock to another run without noticing. So the holder checks it still owns the
+lock (:meth:`TrainingLockHandle.ensure_held`) before it writes its tables,
+before it marks its version ready, and inside the activation transaction
+(fencing): a run that lost the lock fails with :class:`TrainingLockLost` and
+changes nothing that serves.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 class TrainingAlreadyRunning(RuntimeError):
     """Raised when another training run holds the lock."""
+
+
+class TrainingLockLost(RuntimeError):
+    """This run's lock expired or was taken over: it must not persist or activate anything."""
 
 
 def _owner() -> str:
@@ -57,6 +69,9 @@ class _RedisLock:
             self.owner,
             self.ttl_ms,
         )
+
+    def held(self) -> bool:
+        return self.holder() == self.owner
 
     def release(self) -> None:
         self.client.eval(
@@ -96,9 +111,18 @@ class _DatabaseLock:
     def renew(self) -> None:
         from .models import TrainingLock
 
-        TrainingLock.objects.filter(name=self.name, owner=self.owner).update(
-            expires_at=timezone.now() + self.ttl
+        # Only an unexpired lock we own is renewed: once it lapsed, another run may start.
+        now = timezone.now()
+        TrainingLock.objects.filter(name=self.name, owner=self.owner, expires_at__gte=now).update(
+            expires_at=now + self.ttl
         )
+
+    def held(self) -> bool:
+        from .models import TrainingLock
+
+        return TrainingLock.objects.filter(
+            name=self.name, owner=self.owner, expires_at__gte=timezone.now()
+        ).exists()
 
     def release(self) -> None:
         from .models import TrainingLock
@@ -106,8 +130,35 @@ class _DatabaseLock:
         TrainingLock.objects.filter(name=self.name, owner=self.owner).delete()
 
 
+class TrainingLockHandle:
+    """What a run holds while it trains: the lock's name and this run's token."""
+
+    def __init__(self, lock: _RedisLock | _DatabaseLock, name: str, ttl: float) -> None:
+        self._lock = lock
+        self.name = name
+        self.ttl = ttl
+
+    @property
+    def token(self) -> str:
+        return self._lock.owner
+
+    def renew(self) -> None:
+        self._lock.renew()
+
+    def ensure_held(self, doing: str) -> None:
+        """Raise :class:`TrainingLockLost` unless this run still owns the lock."""
+        if not self._lock.held():
+            holder = self._lock.holder()
+            raise TrainingLockLost(
+                f"training lock {self.name!r} was lost before {doing}: it expired after "
+                f"{self.ttl:g} s without renewal"
+                + (f" and is now held by {holder}" if holder else "")
+                + "; this run's version is not used, the active version keeps serving"
+            )
+
+
 @contextmanager
-def training_lock(name: str = "training") -> Iterator[None]:
+def training_lock(name: str = "training") -> Iterator[TrainingLockHandle]:
     """Hold the named lock for the block, or raise TrainingAlreadyRunning."""
     ttl = float(settings.TASTEBASE_TRAINING_LOCK_TTL)
     lock: _RedisLock | _DatabaseLock = (
@@ -118,12 +169,13 @@ def training_lock(name: str = "training") -> Iterator[None]:
             f"another training run is in progress (lock {name!r} held by {lock.holder() or 'unknown'}); "
             "not starting a second one"
         )
+    handle = TrainingLockHandle(lock, name, ttl)
     stop = threading.Event()
 
     def heartbeat() -> None:
         while not stop.wait(ttl / 3):
             try:
-                lock.renew()
+                handle.renew()
             except Exception:
                 # A busy database (SQLite's write lock) or a Redis hiccup: the
                 # next beat retries well before the TTL runs out.
@@ -134,7 +186,7 @@ def training_lock(name: str = "training") -> Iterator[None]:
     beat = threading.Thread(target=heartbeat, name=f"lock-heartbeat-{name}", daemon=True)
     beat.start()
     try:
-        yield
+        yield handle
     finally:
         stop.set()
         beat.join(timeout=5)

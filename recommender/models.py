@@ -44,8 +44,20 @@ class ModelVersion(models.Model):
     data_watermark = models.DateTimeField(
         null=True, blank=True, help_text="latest rating change it was trained on"
     )
+    exported_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the ratings it was trained on were read"
+    )
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="what it was judged on: holdout (seed, fraction, users sampled), the live "
+        "configuration refitted on the same split and its metrics",
+    )
+    fold_in_failures = models.PositiveIntegerField(
+        default=0, help_text="rating changes whose fold-in into this version failed (see the logs)"
+    )
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
-    global_mean = models.FloatField(default=0.0)
+    global_mean = models.FloatField(default=0.0, help_text="constant term of the version's score")
     rating_min = models.FloatField(default=0.5)
     rating_max = models.FloatField(default=5.0)
     error = models.TextField(blank=True, default="")
@@ -121,7 +133,7 @@ class ItemNeighbor(models.Model):
 
 class TrainingLock(models.Model):
     """A row per held lock: the embedded default's "one training at a time" guard
-    (with Redis, a Redis lock is used instead)."""
+    (with Redis, a Redis lock is used instead). ``owner`` is the holder's token."""
 
     name = models.CharField(max_length=64, unique=True)
     owner = models.CharField(max_length=128)

@@ -1,9 +1,14 @@
 """What the site shows: recommendations for a user and items similar to an item.
 
 The ranking model orders the list, the rating model supplies the predicted
-stars shown beside each item, and users with neither factors nor ratings get
-a popularity list ranked by damped mean. Every list is explained by the user's
+stars shown beside each item, and users without stored factors get a
+popularity list ranked by damped mean. Every list is explained by the user's
 own highly rated items most similar to each recommendation.
+
+Selectors only read: scores come from the engine's tables
+(:class:`recommender.engine.tables.FactorTables`) and the stored user
+factors; a user whose factors are not stored yet (their fold-in is pending or
+failed) gets the popularity list, never a fold-in on read.
 """
 
 from __future__ import annotations
@@ -13,18 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.cache import cache
 from numpy.typing import NDArray
 
 from catalog.models import Item
 from ratings.models import Rating
+from recommender.engine.tables import rank_items
 
+from . import cache as list_cache
 from .models import ItemNeighbor, ModelKind, ModelVersion, UserFactor, VersionStatus, vector_from_bytes
 from .serving import ServingVersion, serving_cache
 
 #: A rating at or above this counts as "liked" for explanations.
 LIKED_SCORE = 4.0
-RECOMMENDATION_CACHE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -44,18 +49,6 @@ class SimilarItem:
     score: float
 
 
-def user_cache_generation(user_id: int) -> int:
-    return int(cache.get(f"recommender:user-gen:{user_id}", 0))
-
-
-def user_cache_invalidate(user_id: int) -> None:
-    key = f"recommender:user-gen:{user_id}"
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=None)
-
-
 def _user_ratings(user_id: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
     return (
@@ -64,23 +57,19 @@ def _user_ratings(user_id: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]
     )
 
 
-def user_vector(version: ServingVersion, user_id: int) -> tuple[NDArray[np.float32], float] | None:
-    """The user's stored factors for this version, folding in on the spot if missing."""
+def stored_user_factors(version: ServingVersion, user_id: int) -> tuple[NDArray[np.float32], float] | None:
+    """The user's stored ``(vector, bias)`` in this version, or None."""
     row = (
         UserFactor.objects.filter(version_id=version.version_id, user_id=user_id)
         .values_list("vector", "bias")
         .first()
     )
-    if row is not None:
-        return vector_from_bytes(row[0]), float(row[1])
-    from .services import user_fold_in_version  # services import selectors' helpers; avoid a cycle
-
-    return user_fold_in_version(version=version, user_id=user_id)
+    return None if row is None else (vector_from_bytes(row[0]), float(row[1]))
 
 
 def _popularity_scores() -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Damped mean (sum + K mu) / (n + K) of every item, from the denormalized columns."""
-    rows = list(Item.objects.values_list("id", "rating_sum", "rating_count"))
+    rows = list(Item.objects.order_by("id").values_list("id", "rating_sum", "rating_count"))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     sums = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
     counts = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
@@ -99,15 +88,18 @@ def recommendations_for_user(
     """The ``limit`` best items for ``user``, best first, with predicted stars and explanations."""
     active = serving_cache.active()
     user_id = int(user.pk) if user.is_authenticated else -1
-    key = (
-        f"recommender:recs:{user_id}:{user_cache_generation(user_id)}:"
-        f"{sorted((k, v.version_id) for k, v in active.items())}:{limit}:{genre}:{exclude_rated}"
-    ).replace(" ", "")
-    cached = cache.get(key)
+    key = list_cache.recommendations_key(
+        user_id,
+        ((kind, v.version_id) for kind, v in active.items()),
+        limit=limit,
+        genre=genre,
+        exclude_rated=exclude_rated,
+    )
+    cached = list_cache.cached(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     result = _recommend(active=active, user_id=user_id, limit=limit, genre=genre, exclude_rated=exclude_rated)
-    cache.set(key, result, RECOMMENDATION_CACHE_SECONDS)
+    list_cache.remember(key, result)
     return result
 
 
@@ -120,34 +112,28 @@ def _recommend(
     order_version = ranking or rating
     user_factors = None
     if order_version is not None and user_id >= 0 and rated_ids.shape[0] > 0:
-        user_factors = user_vector(order_version, user_id)
+        user_factors = stored_user_factors(order_version, user_id)
 
     if order_version is not None and user_factors is not None:
         ids = order_version.item_ids
-        vec, bias = user_factors
-        scores = order_version.item_vectors @ vec + order_version.item_bias
-        if order_version.kind == ModelKind.RATING:
-            scores = scores + bias + order_version.global_mean
-        scores = scores.astype(np.float64)
+        scores = order_version.tables.scores(*user_factors)
         source = order_version.kind
     else:
         ids, scores = _popularity_scores()
         source = "popularity"
 
-    mask = np.ones(ids.shape[0], dtype=bool)
-    if exclude_rated and rated_ids.shape[0]:
-        mask &= ~np.isin(ids, rated_ids)
+    allowed = None
     if genre:
         genre_ids = np.fromiter(
             Item.objects.filter(genres__name=genre).values_list("id", flat=True), dtype=np.int64
         )
-        mask &= np.isin(ids, genre_ids)
-    scores = np.where(mask, scores, -np.inf)
-    n = min(limit, int(mask.sum()))
-    if n <= 0:
+        allowed = np.isin(ids, genre_ids)
+    exclude = None
+    if exclude_rated and rated_ids.shape[0]:
+        exclude = np.flatnonzero(np.isin(ids, rated_ids))
+    top = rank_items(scores, limit, exclude=exclude, allowed=allowed)
+    if top.shape[0] == 0:
         return []
-    top = np.argpartition(-scores, n - 1)[:n]
-    top = top[np.lexsort((ids[top], -scores[top]))]
     top_ids = ids[top]
 
     predicted = _predicted_ratings(rating, user_id, top_ids) if rating is not None and user_id >= 0 else None
@@ -171,18 +157,13 @@ def _recommend(
 
 def _predicted_ratings(
     version: ServingVersion, user_id: int, item_ids: NDArray[np.int64]
-) -> NDArray[np.float64] | None:
-    factors = user_vector(version, user_id)
-    pos = version.positions(item_ids)
+) -> NDArray[np.float64]:
+    """The rating version's stars, clipped to its own scale; the item baseline without user factors."""
+    factors = stored_user_factors(version, user_id)
+    positions = version.positions(item_ids)
     if factors is None:
-        out = np.full(item_ids.shape[0], version.global_mean)
-        out[pos >= 0] += version.item_bias[pos[pos >= 0]]
-    else:
-        vec, bias = factors
-        out = np.full(item_ids.shape[0], version.global_mean + bias)
-        known = pos >= 0
-        out[known] += version.item_bias[pos[known]] + version.item_vectors[pos[known]] @ vec
-    return np.clip(out, 0.5, 5.0)
+        return version.tables.predict(positions, None)
+    return version.tables.predict(positions, *factors)
 
 
 def _explain(
@@ -194,14 +175,14 @@ def _explain(
 ) -> dict[int, list[int]]:
     """For each recommended item, the user's liked items closest to it (factor cosine)."""
     liked = rated_ids[rated_scores >= LIKED_SCORE]
-    if liked.shape[0] == 0 or version.item_vectors.shape[1] == 0:
+    if liked.shape[0] == 0 or version.tables.n_factors == 0:
         return {}
     liked_pos = version.positions(liked)
     liked, liked_pos = liked[liked_pos >= 0], liked_pos[liked_pos >= 0]
     rec_pos = version.positions(item_ids)
     if liked.shape[0] == 0:
         return {}
-    unit = version.unit_vectors
+    unit = version.tables.unit_vectors
     sims = unit[np.maximum(rec_pos, 0)] @ unit[liked_pos].T  # (n_recs, n_liked)
     out: dict[int, list[int]] = {}
     for row, item_id in enumerate(item_ids.tolist()):
@@ -225,18 +206,14 @@ def similar_items(*, item: Item, limit: int = 10) -> list[SimilarItem]:
             return [SimilarItem(item_id=r.neighbor_id, item=r.neighbor, score=r.score) for r in rows]
     active = serving_cache.active()
     version = active.get(ModelKind.RANKING) or active.get(ModelKind.RATING)
-    if version is None or version.item_vectors.shape[1] == 0:
+    if version is None or version.tables.n_factors == 0:
         return []
     pos = int(version.positions([item.pk])[0])
     if pos < 0:
         return []
-    sims = (version.unit_vectors @ version.unit_vectors[pos]).astype(np.float64)
-    sims[pos] = -np.inf
-    n = min(limit, sims.shape[0] - 1)
-    if n <= 0:
-        return []
-    top = np.argpartition(-sims, n - 1)[:n]
-    top = top[np.argsort(-sims[top], kind="stable")]
+    unit = version.tables.unit_vectors
+    sims = (unit @ unit[pos]).astype(np.float64)
+    top = rank_items(sims, limit, exclude=np.array([pos]))
     items = Item.objects.in_bulk(version.item_ids[top].tolist())
     return [
         SimilarItem(

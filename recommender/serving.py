@@ -1,8 +1,10 @@
-"""Per-process cache of the active versions' item-side arrays.
+"""Per-process cache of the active versions' item tables.
 
-Each web or worker process loads the active versions' item factors once into
-numpy arrays and reuses them until the set of active versions changes (a
-rollback, a new activation): then the next request reloads.
+Each web or worker process loads the active factor versions' item side once
+into an engine :class:`~recommender.engine.tables.FactorTables` and reuses it
+until the set of active versions changes (a rollback, a new activation): then
+the next request reloads. Scoring, predicted ratings and fold-in all run in
+the engine on those tables; this module only reads the database.
 """
 
 from __future__ import annotations
@@ -14,51 +16,54 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recommender.engine.tables import FactorTables
+
 from .models import ItemFactor, ModelKind, ModelVersion, VersionStatus
 
 
 @dataclass
 class ServingVersion:
-    """The item side of one active version, ready for vectorized scoring."""
+    """One active factor version: its identity and its item tables."""
 
     version_id: int
     kind: str
     algorithm: str
     hyperparameters: dict[str, Any]
-    global_mean: float
-    rating_scale: tuple[float, float]
-    item_ids: NDArray[np.int64]  # sorted database ids
-    item_vectors: NDArray[np.float32]  # (n_items, k)
-    item_bias: NDArray[np.float32]
-    _unit: NDArray[np.float32] | None = field(default=None, repr=False)
-    _gram: NDArray[np.float64] | None = field(default=None, repr=False)
+    tables: FactorTables
+    _model: Any = field(default=None, repr=False)
+
+    @property
+    def item_ids(self) -> NDArray[np.int64]:
+        return self.tables.item_ids
 
     def positions(self, item_ids: Any) -> NDArray[np.int64]:
-        """Row of each database item id in the arrays; -1 where the version lacks it."""
-        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
-        if self.item_ids.shape[0] == 0:
-            return np.full(ids.shape, -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.item_ids, ids), self.item_ids.shape[0] - 1)
-        return np.where(self.item_ids[pos] == ids, pos, -1)
+        """Row of each database item id in the tables; -1 where the version lacks it."""
+        return self.tables.item_positions(item_ids)
 
     @property
-    def unit_vectors(self) -> NDArray[np.float32]:
-        """Item vectors scaled to length 1 (cosine similarity = dot product)."""
-        if self._unit is None:
-            norms = np.linalg.norm(self.item_vectors, axis=1)
-            self._unit = (self.item_vectors / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-        return self._unit
+    def model(self) -> Any:
+        """An unfitted estimator with the version's hyperparameters: it folds users in
+        from the stored tables (the engine's ``fold_in_from_tables``)."""
+        if self._model is None:
+            from recommender.engine.registry import make_model
 
-    @property
-    def gram(self) -> NDArray[np.float64]:
-        """Y^T Y of the item vectors (used by implicit fold-in)."""
-        if self._gram is None:
-            y = self.item_vectors.astype(np.float64)
-            self._gram = y.T @ y
-        return self._gram
+            self._model = make_model(self.algorithm, self.hyperparameters)
+        return self._model
+
+    def fold_in(
+        self, item_ids: NDArray[np.int64], ratings: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float32], float] | None:
+        """The user's ``(vector, bias)`` from their ratings; None if the version knows none of the items."""
+        positions = self.positions(item_ids)
+        known = positions >= 0
+        if not known.any():
+            return None
+        vector, bias = self.model.fold_in_from_tables(self.tables, positions[known], ratings[known])
+        return np.asarray(vector, dtype=np.float32), float(bias)
 
 
-def load_serving_version(version: ModelVersion) -> ServingVersion:
+def load_factor_tables(version: ModelVersion) -> FactorTables:
+    """The item side of ``version`` as stored (float32), sorted by item id."""
     rows = list(
         ItemFactor.objects.filter(version=version)
         .order_by("item_id")
@@ -71,16 +76,22 @@ def load_serving_version(version: ModelVersion) -> ServingVersion:
     item_vectors = (
         np.frombuffer(raw, dtype=np.float32).reshape(len(rows), k) if rows else np.zeros((0, 0), np.float32)
     )
+    return FactorTables(
+        item_ids=item_ids,
+        item_vectors=item_vectors,
+        item_bias=item_bias,
+        global_mean=float(version.global_mean),
+        rating_scale=(float(version.rating_min), float(version.rating_max)),
+    )
+
+
+def load_serving_version(version: ModelVersion) -> ServingVersion:
     return ServingVersion(
         version_id=version.pk,
         kind=version.kind,
         algorithm=version.algorithm,
         hyperparameters=dict(version.hyperparameters),
-        global_mean=version.global_mean,
-        rating_scale=(version.rating_min, version.rating_max),
-        item_ids=item_ids,
-        item_vectors=item_vectors,
-        item_bias=item_bias,
+        tables=load_factor_tables(version),
     )
 
 
@@ -94,7 +105,7 @@ class _ServingCache:
         """Active factor versions by kind, reloaded when the active set changed.
 
         One indexed query per call decides; that also catches activations made
-        by another process on the embedded default, whose cache is per process.
+        by another process (the cache is per process).
         """
         active = ModelVersion.objects.filter(
             status=VersionStatus.ACTIVE, kind__in=[ModelKind.RATING, ModelKind.RANKING]

@@ -185,7 +185,7 @@ def gather_transposed(
             zt[a, jr] = y[a]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
 def half_step_cholesky(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -299,7 +299,7 @@ def _apply_zt(zt: NDArray[np.float32], n: int, d: NDArray[np.float32], out: NDAr
     out[k] = acc
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
 def half_step_cg(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -390,7 +390,7 @@ def half_step_cg(
             bias[u] = x[k]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def row_squared_errors(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],

@@ -22,8 +22,7 @@ for items, so alternating exact solves never increase J.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numba
 import numpy as np
@@ -32,6 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._als_kernels import half_step_cg, half_step_cholesky, row_squared_errors
 from .base import Recommender
 from .interactions import Interactions
+from .tables import RATING, FactorTables
 
 __all__ = [
     "ExplicitALS",
@@ -39,7 +39,6 @@ __all__ = [
     "als_half_step_reference",
     "chunk_bounds",
     "explicit_als_loss",
-    "explicit_user_step",
     "row_regularization",
 ]
 
@@ -207,33 +206,6 @@ def explicit_als_loss(
     return float(sq.sum() + penalty)
 
 
-def explicit_user_step(
-    *, item_factors: NDArray[np.floating], targets: NDArray[np.floating], params: Mapping[str, Any]
-) -> tuple[NDArray[np.float64], float]:
-    """Exact user half step from stored item factors, in float64 (serving fold-in).
-
-    ``item_factors`` are the rated items' ``v_i`` (n x k), ``targets`` are
-    ``r_ui - mu - c_i``; ``params`` are the fitted model's hyperparameters
-    (``regularization``, ``bias_regularization``, ``regularization_exponent``).
-    Solves ``(Z^T Z + n^alpha diag(lambda, ..., lambda, lambda_b)) [w, b] = Z^T t``
-    with ``Z = [V, 1]``; no ratings gives the prior mean (zero vector, zero bias).
-    """
-    v = np.asarray(item_factors, dtype=np.float64)
-    t = np.asarray(targets, dtype=np.float64)
-    n, k = v.shape
-    if n == 0:
-        return np.zeros(k), 0.0
-    defaults = ExplicitALS()
-    lam = float(params.get("regularization", defaults.regularization))
-    lam_b = params.get("bias_regularization", defaults.bias_regularization)
-    alpha = float(params.get("regularization_exponent", defaults.regularization_exponent))
-    penalty = np.full(k + 1, lam)
-    penalty[k] = lam if lam_b is None else float(lam_b)
-    z = np.hstack([v, np.ones((n, 1))])
-    x = np.linalg.solve(z.T @ z + n**alpha * np.diag(penalty), z.T @ t)
-    return x[:k], float(x[k])
-
-
 class ExplicitALS(Recommender):
     """Biased matrix factorization ``r̂_ui = mu + b_u + c_i + w_u . v_i`` fitted by ALS.
 
@@ -265,6 +237,8 @@ class ExplicitALS(Recommender):
     lighter bias penalty (``lambda_b = 1.0``) helped a little more.
     """
 
+    serving_kind: ClassVar[str | None] = RATING
+
     user_factors_: NDArray[np.float32]
     item_factors_: NDArray[np.float32]
     user_bias_: NDArray[np.float32]
@@ -273,6 +247,7 @@ class ExplicitALS(Recommender):
 
     def __init__(
         self,
+        *,
         factors: int = 64,
         regularization: float = 1.3,
         iterations: int = 15,
@@ -394,36 +369,49 @@ class ExplicitALS(Recommender):
         # Cosine of item vectors; an all-zero vector (item never rated) scores 0.
         return self.item_unit_ @ self.item_unit_[item]
 
-    def fold_in_indices(
-        self, items: NDArray[np.integer], ratings: ArrayLike
-    ) -> tuple[NDArray[np.float64], float]:
-        """(user_vector, user_bias) for ratings of known item indices.
-
-        One exact user half step with the trained items fixed, run through the
-        same kernel as training (``solver="cg"`` models get the exact solve
-        that their CG steps approach).
-        """
+    def export_tables(self) -> FactorTables:
         self._check_fitted()
-        items = np.asarray(items, dtype=np.int64).ravel()
+        return FactorTables(
+            item_ids=self.data_.item_ids,
+            item_vectors=self.item_factors_,
+            item_bias=self.item_bias_,
+            global_mean=float(self.global_mean_),
+            rating_scale=self.rating_scale_,
+            user_ids=self.data_.user_ids,
+            user_vectors=self.user_factors_,
+            user_bias=self.user_bias_,
+        )
+
+    def fold_in_from_tables(
+        self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike
+    ) -> tuple[NDArray[np.float64], float]:
+        """One exact user half step with the stored items fixed.
+
+        Runs the training kernel (:func:`als_half_step`, exact Cholesky) on a
+        one-row matrix, on the stored float32 factors. Because users are solved
+        last in :meth:`fit`, a training user folded in from the stored tables
+        gets back their trained ``(w_u, b_u)`` bit for bit (models fitted with
+        ``solver="cg"`` get the exact solve that their CG steps approach).
+        """
+        self._check_params()
+        items = np.asarray(item_positions, dtype=np.int64).ravel()
         r = np.asarray(ratings, dtype=np.float32).ravel()
         if items.shape != r.shape:
-            raise ValueError("item indices and ratings must have the same length")
-        if items.size and (items.min() < 0 or items.max() >= self.data_.n_items):
-            raise ValueError("item indices out of range")
+            raise ValueError("item positions and ratings must have the same length")
         # Training rows hold sorted item indices; sort so the float32 Gram is
-        # summed in the same order and a training user is reproduced bit for bit.
+        # summed in the same order and a training user is reproduced exactly.
         order = np.argsort(items, kind="stable")
-        w = np.zeros((1, self.item_factors_.shape[1]), dtype=np.float32)
+        k = tables.n_factors
+        w = np.zeros((1, k), dtype=np.float32)
         b = np.zeros(1, dtype=np.float32)
-        csr = self.data_.csr
-        # Same index dtypes as training, so numba reuses the compiled kernel.
+        # int32 indices, as the training CSR has, so numba reuses the compiled kernel.
         als_half_step(
-            np.array([0, items.size], dtype=csr.indptr.dtype),
-            items[order].astype(csr.indices.dtype),
+            np.array([0, items.size], dtype=np.int32),
+            items[order].astype(np.int32),
             r[order],
-            self.global_mean_,
-            self.item_factors_,
-            self.item_bias_,
+            tables.global_mean,
+            np.ascontiguousarray(tables.item_vectors, dtype=np.float32),
+            np.ascontiguousarray(tables.item_bias, dtype=np.float32),
             w,
             b,
             regularization=float(self.regularization),
@@ -432,14 +420,3 @@ class ExplicitALS(Recommender):
             solver="cholesky",
         )
         return w[0].astype(np.float64), float(b[0])
-
-    def score_vector(self, user_vector: ArrayLike, user_bias: float = 0.0) -> NDArray[np.float64]:
-        """Predicted ratings of every item for a (folded-in) user, unclipped."""
-        self._check_fitted()
-        # The product runs in the factors' float32: converting the whole item
-        # matrix to float64 per request would dominate recommend()'s latency.
-        w = np.asarray(user_vector, dtype=self.item_factors_.dtype)
-        scores = (self.item_factors_ @ w).astype(np.float64)
-        scores += self.item_bias_
-        scores += self.global_mean_ + user_bias
-        return scores

@@ -14,16 +14,27 @@ Fallbacks for ids not seen in training (documented, never a crash):
 * ``recommend`` for an unknown user returns the most popular items ranked by
   damped mean rating; ``similar_items`` for an unknown item returns ``[]``.
 * every predicted rating is clipped to the training rating scale.
+
+Serving contract (what the site needs, see :mod:`.tables`): a model the site
+can serve sets ``serving_kind`` ("rating", "ranking" or "similarity"),
+implements ``export_tables()`` and, for factor kinds, ``fold_in_from_tables``,
+which computes a user's ``(vector, bias)`` from stored item tables with the
+model's own hyperparameters (compare LensKit's ``new_user_embedding``). The
+model's own ``fold_in`` and ``recommend`` go through the same code, so a user
+folded in from the database gets what training gave them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .interactions import EmptyInteractionsError, Interactions
+from .tables import FactorTables, NeighborTables, rank_items, top_n
+
+__all__ = ["POPULARITY_DAMPING", "Recommender", "baseline_biases", "rank_items", "top_n"]
 
 #: Pseudo-count of the damped mean used by popularity fallbacks:
 #: (sum r + K * mu) / (n + K).
@@ -55,31 +66,15 @@ def baseline_biases(
     return mu, b_u.astype(np.float32), b_i.astype(np.float32)
 
 
-def top_n(scores: NDArray[Any], n: int) -> NDArray[np.int64]:
-    """Indices of the ``n`` largest finite scores, best first (O(len) partition)."""
-    finite = np.isfinite(scores)
-    k = min(n, int(finite.sum()))
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    masked = np.where(finite, scores, -np.inf)
-    if k < masked.shape[0]:
-        part = np.argpartition(-masked, k - 1)[:k]
-        # argpartition picks arbitrarily among items tied with the k-th score;
-        # keep every tied item so the lowest indices win below.
-        part = np.flatnonzero(masked >= masked[part].min())
-    else:
-        part = np.arange(masked.shape[0])
-    # Ties broken by index so results are deterministic.
-    order = np.lexsort((part, -masked[part]))
-    return part[order[:k]].astype(np.int64)
-
-
 class Recommender:
     """Base class: id mapping, fallbacks, clipping, top-N and seen-item exclusion."""
 
     #: True for models that only rank (no rating prediction); ``evaluate``
     #: reports rating metrics as null for them.
     ranking_only: bool = False
+    #: The kind the site serves this model as ("rating", "ranking", "similarity"),
+    #: or None when it cannot be served from stored tables.
+    serving_kind: ClassVar[str | None] = None
 
     data_: Interactions
     global_mean_: float
@@ -178,25 +173,21 @@ class Recommender:
         """
         self._check_fitted()
         user = int(self.data_.user_index([user_id])[0])
-        scores = self.score_items(user).copy() if user >= 0 else self.popularity_.copy()
+        scores = self.score_items(user) if user >= 0 else self.popularity_
+        allowed = None
         if items is not None:
-            allowed = self.data_.item_index(items)
-            mask = np.ones(scores.shape[0], dtype=bool)
-            mask[allowed[allowed >= 0]] = False
-            scores[mask] = -np.inf
+            candidates = self.data_.item_index(items)
+            allowed = np.zeros(scores.shape[0], dtype=bool)
+            allowed[candidates[candidates >= 0]] = True
+        seen = None
         if exclude_seen and user >= 0:
             seen = self.data_.csr.indices[self.data_.csr.indptr[user] : self.data_.csr.indptr[user + 1]]
-            scores[seen] = -np.inf
-        best = top_n(scores, n)
-        return [
-            (
-                self.data_.item_ids[i].item()
-                if hasattr(self.data_.item_ids[i], "item")
-                else self.data_.item_ids[i],
-                float(scores[i]),
-            )
-            for i in best
-        ]
+        best = rank_items(scores, n, exclude=seen, allowed=allowed)
+        return [(self._raw_item(i), float(scores[i])) for i in best]
+
+    def _raw_item(self, index: int) -> Any:
+        raw = self.data_.item_ids[index]
+        return raw.item() if hasattr(raw, "item") else raw
 
     def similar_items(self, item_id: Any, n: int = 10) -> list[tuple[Any, float]]:
         """Items most similar to a raw item id, best first; ``[]`` for unknown items."""
@@ -207,15 +198,7 @@ class Recommender:
         scores = np.asarray(self._similar_scores(item), dtype=np.float64).copy()
         scores[item] = -np.inf
         best = top_n(scores, n)
-        return [
-            (
-                self.data_.item_ids[i].item()
-                if hasattr(self.data_.item_ids[i], "item")
-                else self.data_.item_ids[i],
-                float(scores[i]),
-            )
-            for i in best
-        ]
+        return [(self._raw_item(i), float(scores[i])) for i in best]
 
     def fold_in(self, item_ids: ArrayLike, ratings: ArrayLike) -> Any:
         """A new user's factors from raw item ids and ratings, item side fixed.
@@ -233,7 +216,51 @@ class Recommender:
         return self.fold_in_indices(items[known], r[known])
 
     def fold_in_indices(self, items: NDArray[np.integer[Any]], ratings: ArrayLike) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no fold-in")
+        """``fold_in`` on dense item indices: the model's own tables, the serving code path."""
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        r = np.asarray(ratings, dtype=np.float64).ravel()
+        if items.shape != r.shape:
+            raise ValueError("item indices and ratings must have the same length")
+        if items.size and (items.min() < 0 or items.max() >= self.data_.n_items):
+            raise ValueError("item indices out of range")
+        tables = self.serving_tables()
+        if not isinstance(tables, FactorTables):
+            raise NotImplementedError(f"{type(self).__name__} has no user fold-in")
+        return self.fold_in_from_tables(tables, items, r)
+
+    def score_vector(self, user_vector: ArrayLike, user_bias: float = 0.0) -> NDArray[np.float64]:
+        """Scores of every item for a (folded-in) user, from the model's serving tables (unclipped)."""
+        tables = self.serving_tables()
+        if not isinstance(tables, FactorTables):
+            raise NotImplementedError(f"{type(self).__name__} has no factor tables")
+        return tables.scores(user_vector, user_bias)
+
+    # ---- serving contract --------------------------------------------------
+    def export_tables(self) -> FactorTables | NeighborTables:
+        """What the site stores of this fitted model (see :mod:`.tables`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be served from stored tables")
+
+    def serving_tables(self) -> FactorTables | NeighborTables:
+        """``export_tables()`` of the fitted model, computed once (views, no copies)."""
+        self._check_fitted()
+        cached = getattr(self, "_tables", None)
+        if cached is None or cached[0] is not self.data_:
+            cached = (self.data_, self.export_tables())
+            self._tables = cached
+        return cached[1]
+
+    def fold_in_from_tables(
+        self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike
+    ) -> tuple[NDArray[np.float64], float]:
+        """``(user vector, user bias)`` of a user who rated the items at
+        ``item_positions`` of ``tables``, with the item side fixed.
+
+        Uses only this instance's hyperparameters (it need not be fitted), so
+        the site can fold a user into a stored version without the training
+        data. No ratings give the prior mean (zero vector, zero bias).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no fold-in from stored tables")
 
     def _similar_scores(self, item: int) -> NDArray[np.float64]:
         raise NotImplementedError(f"{type(self).__name__} has no item similarities")

@@ -6,11 +6,14 @@ the regularized user/item bias model of Koren (TKDD 2010, sec. 2.1).
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .base import Recommender
 from .interactions import Interactions
+from .tables import RATING, FactorTables
 
 
 def fit_biases(
@@ -96,8 +99,11 @@ class BiasBaseline(Recommender):
     ``recommend`` returns the highest-bias items the user has not rated.
     """
 
+    serving_kind: ClassVar[str | None] = RATING
+
     def __init__(
         self,
+        *,
         regularization_user: float = 5.0,
         regularization_item: float = 3.0,
         iterations: int = 15,
@@ -128,4 +134,30 @@ class BiasBaseline(Recommender):
         return self.mu_ + self.user_bias_[users] + self.item_bias_[items]
 
     def _score_items(self, user: int) -> NDArray[np.float64]:
-        return self.mu_ + self.user_bias_[user] + self.item_bias_
+        return self.score_vector(np.zeros(0), float(self.user_bias_[user]))
+
+    def export_tables(self) -> FactorTables:
+        """Zero-length vectors: the score is ``mu + b_u + b_i``."""
+        self._check_fitted()
+        return FactorTables(
+            item_ids=self.data_.item_ids,
+            item_vectors=np.zeros((self.data_.n_items, 0)),
+            item_bias=self.item_bias_,
+            global_mean=float(self.mu_),
+            rating_scale=self.rating_scale_,
+            user_ids=self.data_.user_ids,
+            user_vectors=np.zeros((self.data_.n_users, 0)),
+            user_bias=self.user_bias_,
+        )
+
+    def fold_in_from_tables(
+        self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike
+    ) -> tuple[NDArray[np.float64], float]:
+        """``b_u = sum_i (r_ui - mu - b_i) / (lambda_u + n_u)``: the user update
+        :func:`fit_biases` ends with, so a training user gets their trained bias."""
+        items = np.asarray(item_positions, dtype=np.int64).ravel()
+        r = np.asarray(ratings, dtype=np.float64).ravel()
+        if items.shape != r.shape:
+            raise ValueError("item positions and ratings must have the same length")
+        resid = r - tables.global_mean - np.asarray(tables.item_bias, dtype=np.float64)[items]
+        return np.zeros(0), float(resid.sum() / (float(self.regularization_user) + r.shape[0]))

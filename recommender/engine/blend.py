@@ -77,6 +77,7 @@ class Blend(Recommender):
 
     def __init__(
         self,
+        *,
         models: Sequence[Recommender] | None = None,
         validation_fraction: float = 0.1,
         regularization: float = 1.0,

@@ -26,7 +26,7 @@ __all__ = [
 Float = NDArray[np.float64]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def sample_conditional_rows(
     indptr: NDArray[np.integer[Any]],
     indices: NDArray[np.integer[Any]],

@@ -75,7 +75,7 @@ class EASE(Recommender):
 
     weights_: NDArray[np.float32]
 
-    def __init__(self, regularization: float = 500.0) -> None:
+    def __init__(self, *, regularization: float = 500.0) -> None:
         self.regularization = regularization
 
     def _fit(self, data: Interactions) -> None:

@@ -8,123 +8,29 @@ Backs ``python manage.py evaluate --train TRAIN.csv --test TEST.csv --algorithm 
     params = parse_params(options["param"] or [])
     report = evaluate_algorithm(options["algorithm"], params, train, test)
     print(json.dumps(report) if options["json"] else format_report(report))
+
+The CSV reader is the project's one ratings-file reader
+(:func:`recommender.engine.readers.read_ratings_csv`), re-exported here.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from .interactions import Interactions
 from .metrics import evaluate_ranking, evaluate_ratings
+from .readers import RatingRows, RatingsFileError, read_ratings_csv
 from .registry import make_model
 
 __all__ = ["RatingRows", "RatingsFileError", "evaluate_algorithm", "format_report", "read_ratings_csv"]
 
 #: Keys of :func:`evaluate_algorithm`'s result, in display order.
 REPORT_KEYS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "coverage", "fit_seconds")
-
-_HEADERS = (("user", "item", "rating"), ("user", "item", "rating", "timestamp"))
-
-
-class RatingsFileError(ValueError):
-    """A ratings CSV that cannot be read; the message names the file and line."""
-
-
-class RatingRows(NamedTuple):
-    """Parallel arrays of one ratings file (ids kept as strings, as written)."""
-
-    user_ids: NDArray[np.str_]
-    item_ids: NDArray[np.str_]
-    ratings: NDArray[np.float64]
-    timestamps: NDArray[np.int64] | None
-
-
-def _first_bad(values: NDArray[np.str_], parse: type) -> int:
-    """Index of the first entry ``parse`` rejects (only called once bulk parsing failed)."""
-    for i, text in enumerate(values.tolist()):
-        try:
-            parse(text)
-        except ValueError:
-            return i
-    return 0
-
-
-def read_ratings_csv(path: str | Path) -> RatingRows:
-    """Read ``user,item,rating[,timestamp]`` CSV (header required) into arrays.
-
-    Parsing is vectorized: lines are split in C by ``str.split`` and numeric
-    columns converted by numpy in one call; only when that fails is the file
-    scanned for the first bad value, so errors cite ``file:line``. Fields are
-    trimmed of spaces and surrounding double quotes; quoted commas are not
-    supported. Ratings must be finite numbers, timestamps integers.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise RatingsFileError(f"{path}: cannot read ratings file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise RatingsFileError(f"{path}: not a UTF-8 text file") from None
-    all_lines = np.array(text.splitlines(), dtype=str)
-    # Blank lines carry nothing; keep each line's 1-based number for messages.
-    numbers = np.flatnonzero(np.strings.strip(all_lines) != "") + 1
-    lines = all_lines[numbers - 1]
-    if lines.shape[0] == 0:
-        raise RatingsFileError(
-            f"{path}: file is empty; expected a header line 'user,item,rating[,timestamp]'"
-        )
-    first = str(lines[0])
-    header = tuple(field.strip().strip('"').strip().lower() for field in first.split(","))
-    if header not in _HEADERS:
-        raise RatingsFileError(
-            f"{path}:{numbers[0]}: header must be 'user,item,rating' or 'user,item,rating,timestamp', "
-            f"got {first!r}"
-        )
-    n_cols = len(header)
-    body, body_numbers = lines[1:], numbers[1:]
-    if body.shape[0] == 0:
-        raise RatingsFileError(f"{path}: no ratings after the header line")
-    n_fields = np.strings.count(body, ",") + 1
-    wrong = np.flatnonzero(n_fields != n_cols)
-    if wrong.shape[0]:
-        i = int(wrong[0])
-        raise RatingsFileError(
-            f"{path}:{body_numbers[i]}: expected {n_cols} comma-separated fields "
-            f"({','.join(header)}), got {n_fields[i]}: {str(body[i])!r}"
-        )
-    fields = np.array(",".join(body.tolist()).split(","), dtype=str).reshape(-1, n_cols)
-    fields = np.strings.strip(np.strings.strip(fields), '"')
-    empty = np.flatnonzero((fields == "").any(axis=1))
-    if empty.shape[0]:
-        i = int(empty[0])
-        column = header[int(np.flatnonzero(fields[i] == "")[0])]
-        raise RatingsFileError(f"{path}:{body_numbers[i]}: empty {column} field: {str(body[i])!r}")
-
-    def numeric(column: int, dtype: type, parse: type, what: str) -> NDArray[Any]:
-        try:
-            values: NDArray[Any] = fields[:, column].astype(dtype)
-        except (ValueError, OverflowError):
-            i = _first_bad(fields[:, column], parse)
-            raise RatingsFileError(
-                f"{path}:{body_numbers[i]}: {header[column]} {str(fields[i, column])!r} is not {what}"
-            ) from None
-        return values
-
-    ratings = numeric(2, np.float64, float, "a number")
-    bad = np.flatnonzero(~np.isfinite(ratings))
-    if bad.shape[0]:
-        i = int(bad[0])
-        raise RatingsFileError(
-            f"{path}:{body_numbers[i]}: rating {str(fields[i, 2])!r} is not a finite number"
-        )
-    timestamps = numeric(3, np.int64, int, "an integer") if n_cols == 4 else None
-    return RatingRows(fields[:, 0], fields[:, 1], ratings, timestamps)
 
 
 def _as_rows(rows: RatingRows | Sequence[ArrayLike]) -> RatingRows:

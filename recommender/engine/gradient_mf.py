@@ -20,7 +20,7 @@ by :func:`ridge_fold_in` (the user half-step of ALS for this objective).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +29,7 @@ from scipy.optimize import minimize
 
 from .base import Recommender
 from .interactions import Interactions
+from .tables import RATING, FactorTables
 
 __all__ = [
     "LBFGSMF",
@@ -269,7 +270,16 @@ def ridge_fold_in_reference(
 # Models
 # ---------------------------------------------------------------------------
 class _BiasedMF(Recommender):
-    """Shared prediction, fold-in and similarity code of the biased MF models."""
+    """Shared prediction, fold-in and similarity code of the biased MF models.
+
+    Both fits end with one exact user half step (the ridge solve of
+    :func:`ridge_fold_in`, run by explicit ALS's kernel with the per-rating
+    penalty ``lambda n_u``): an exact block minimization never increases J,
+    and it makes a user's stored factors equal to what folding the same
+    ratings in gives, so a user's list does not jump at their next rating.
+    """
+
+    serving_kind: ClassVar[str | None] = RATING
 
     factors: int
     regularization: float
@@ -318,12 +328,7 @@ class _BiasedMF(Recommender):
         )
 
     def _score_items(self, user: int) -> NDArray[np.float64]:
-        return (
-            self.global_mean_
-            + self.user_bias_[user]
-            + self.item_bias_
-            + self.item_factors_ @ self.user_factors_[user]
-        )
+        return self.score_vector(self.user_factors_[user], float(self.user_bias_[user]))
 
     def _similar_scores(self, item: int) -> NDArray[np.float64]:
         # Cosine of item vectors; an all-zero vector (item never trained) scores 0.
@@ -332,24 +337,76 @@ class _BiasedMF(Recommender):
         denom = np.maximum(norms * norms[item], 1e-12)
         return (v @ v[item]) / denom
 
-    def fold_in_indices(
-        self, items: NDArray[np.integer[Any]], ratings: ArrayLike
-    ) -> tuple[NDArray[np.float64], float]:
-        """(user_vector, user_bias) for ratings of known item indices (see :meth:`fold_in`)."""
+    def export_tables(self) -> FactorTables:
         self._check_fitted()
-        items = np.asarray(items, dtype=np.int64).ravel()
+        return FactorTables(
+            item_ids=self.data_.item_ids,
+            item_vectors=self.item_factors_,
+            item_bias=self.item_bias_,
+            global_mean=float(self.global_mean_),
+            rating_scale=self.rating_scale_,
+            user_ids=self.data_.user_ids,
+            user_vectors=self.user_factors_,
+            user_bias=self.user_bias_,
+        )
+
+    def _solve_users(
+        self,
+        indptr: NDArray[np.integer[Any]],
+        indices: NDArray[np.integer[Any]],
+        ratings: NDArray[np.floating[Any]],
+        item_factors: NDArray[np.floating[Any]],
+        item_bias: NDArray[np.floating[Any]],
+        global_mean: float,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Exact ``(w_u, b_u)`` of every CSR row: ``(Z^T Z + lambda n_u I) x = Z^T (r - mu - c)``."""
+        from .als import als_half_step  # numba kernels: imported when first needed
+
+        n_rows = indptr.shape[0] - 1
+        w = np.zeros((n_rows, item_factors.shape[1]), dtype=np.float32)
+        b = np.zeros(n_rows, dtype=np.float32)
+        als_half_step(
+            indptr,
+            indices,
+            np.asarray(ratings, dtype=np.float32),
+            global_mean,
+            np.ascontiguousarray(item_factors, dtype=np.float32),
+            np.ascontiguousarray(item_bias, dtype=np.float32),
+            w,
+            b,
+            regularization=float(self.regularization),
+            bias_regularization=float(self.regularization),
+            exponent=1.0,
+            solver="cholesky",
+        )
+        return w, b
+
+    def _finish_users(self, data: Interactions) -> None:
+        csr = data.csr
+        w, b = self._solve_users(
+            csr.indptr, csr.indices, csr.data, self.item_factors_, self.item_bias_, self.global_mean_
+        )
+        self.user_factors_, self.user_bias_ = w.astype(np.float64), b.astype(np.float64)
+
+    def fold_in_from_tables(
+        self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike
+    ) -> tuple[NDArray[np.float64], float]:
+        """The exact ridge solve of :func:`ridge_fold_in` with the stored items fixed,
+        through the same kernel the fit ends with (so training users are reproduced)."""
+        items = np.asarray(item_positions, dtype=np.int64).ravel()
         r = np.asarray(ratings, dtype=np.float64).ravel()
         if items.shape != r.shape:
-            raise ValueError("item indices and ratings must have the same length")
-        if items.size and (items.min() < 0 or items.max() >= self.data_.n_items):
-            raise ValueError("item indices out of range")
-        targets = r - self.global_mean_ - self.item_bias_[items]
-        return ridge_fold_in(self.item_factors_[items], targets, self.regularization)
-
-    def score_vector(self, user_vector: ArrayLike, user_bias: float = 0.0) -> NDArray[np.float64]:
-        """Predicted ratings of every item for a folded-in user (unclipped)."""
-        self._check_fitted()
-        return self.global_mean_ + user_bias + self.item_bias_ + self.item_factors_ @ np.asarray(user_vector)
+            raise ValueError("item positions and ratings must have the same length")
+        order = np.argsort(items, kind="stable")
+        w, b = self._solve_users(
+            np.array([0, items.size], dtype=np.int32),
+            items[order].astype(np.int32),
+            r[order],
+            tables.item_vectors,
+            tables.item_bias,
+            tables.global_mean,
+        )
+        return w[0].astype(np.float64), float(b[0])
 
 
 class SGDMF(_BiasedMF):
@@ -429,6 +486,7 @@ class SGDMF(_BiasedMF):
                     )
                 history.append(loss / nnz)
         self._store(*params)
+        self._finish_users(data)
         self.loss_history_ = history
 
 
@@ -493,6 +551,7 @@ class LBFGSMF(_BiasedMF):
             options={"maxiter": self.max_iter, "ftol": self.tol, "gtol": 1e-10},
         )
         self._store(*_unflatten(result.x, data.n_users, data.n_items, self.factors))
+        self._finish_users(data)
         self.loss_history_ = history
         self.n_iter_ = int(result.nit)
         self.converged_ = bool(result.success)

@@ -8,15 +8,17 @@ filtering", RecSys 2011.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
+from ._als_kernels import PANEL, accumulate_gram_panel, cholesky_solve_inplace, gather_transposed
 from .base import Recommender
 from .interactions import Interactions
+from .tables import RANKING, FactorTables
 
 
 def confidence(ratings: NDArray[np.floating], alpha: float, rating_min: float) -> NDArray[np.float32]:
@@ -29,7 +31,7 @@ def confidence(ratings: NDArray[np.floating], alpha: float, rating_min: float) -
     return (1.0 + alpha * (np.asarray(ratings, dtype=np.float64) - rating_min + 1.0)).astype(np.float32)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
 def cg_least_squares_step(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -112,7 +114,7 @@ def cg_least_squares_step(
         x[u] = xu
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
 def _observed_loss_terms(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -180,6 +182,57 @@ def implicit_als_step_reference(
     return out
 
 
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
+def exact_rows_step(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    conf: NDArray[np.float32],
+    x: NDArray[np.float32],
+    y: NDArray[np.float32],
+    yty_reg: NDArray[np.float64],
+) -> None:
+    """Overwrite every row of ``x`` with the exact solve of Hu et al. eq. 4::
+
+        x_u = (Y^T Y + lambda I + sum_{i in I_u} (c_ui - 1) y_i y_i^T)^-1 sum_{i in I_u} c_ui y_i
+
+    ``yty_reg = Y^T Y + lambda I`` (float64). The weighted Gram is summed in
+    float32 panels as in explicit ALS (rated vectors gathered transposed and
+    scaled by ``sqrt(c - 1)``), the k x k system solved by Cholesky in float64.
+    """
+    n_rows, k = x.shape
+    kp = (k + 3) // 4 * 4
+    for u in prange(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        zt = np.zeros((kp, PANEL), dtype=np.float32)
+        g = np.zeros((kp, kp), dtype=np.float32)
+        rhs = np.zeros(k, dtype=np.float64)
+        for p0 in range(start, end, PANEL):
+            m = min(PANEL, end - p0)
+            gather_transposed(indices, p0, m, y, zt)
+            for a in range(k):
+                row = zt[a]
+                s_rhs = np.float32(0.0)
+                for j in range(m):
+                    s_rhs += conf[p0 + j] * row[j]
+                    row[j] *= np.sqrt(conf[p0 + j] - np.float32(1.0))
+                rhs[a] += s_rhs
+            accumulate_gram_panel(zt, m, g)
+        a64 = np.empty((k, k), dtype=np.float64)
+        for a in range(k):
+            for b in range(a + 1):
+                a64[a, b] = g[b, a] + yty_reg[a, b]
+        cholesky_solve_inplace(a64, rhs)
+        for a in range(k):
+            x[u, a] = rhs[a]
+
+
+def exact_rows_step_reference(
+    conf_csr: sp.csr_matrix, y: NDArray[np.floating], regularization: float
+) -> NDArray[np.float64]:
+    """Slow reference of :func:`exact_rows_step` via :func:`implicit_als_step_reference`."""
+    return implicit_als_step_reference(conf_csr.toarray(), y, regularization)
+
+
 class ImplicitALS(Recommender):
     """Weighted matrix factorization for implicit feedback, solved by ALS + CG.
 
@@ -202,6 +255,7 @@ class ImplicitALS(Recommender):
     """
 
     ranking_only = True
+    serving_kind: ClassVar[str | None] = RANKING
 
     user_factors_: NDArray[np.float32]
     item_factors_: NDArray[np.float32]
@@ -209,6 +263,7 @@ class ImplicitALS(Recommender):
 
     def __init__(
         self,
+        *,
         factors: int = 64,
         regularization: float = 50.0,
         alpha: float = 1.5,
@@ -248,41 +303,61 @@ class ImplicitALS(Recommender):
             xtx = (x.astype(np.float64).T @ x + eye).astype(np.float32)
             cg_least_squares_step(csc.indptr, csc.indices, conf_i, y, x, xtx, int(self.cg_steps))
             self.loss_history_.append(implicit_als_loss(conf_csr, x, y, lam))
+        # Users last and exactly: the stored user vectors are then what a fold-in
+        # of the same ratings gives (the site folds users in with the exact
+        # solve), and the objective can only go down.
+        if int(self.iterations) > 0:
+            yty64 = y.astype(np.float64).T @ y.astype(np.float64) + eye
+            exact_rows_step(csr.indptr, csr.indices, conf_u, x, y, yty64)
         self.user_factors_ = x
         self.item_factors_ = y
         norms = np.linalg.norm(y.astype(np.float64), axis=1)
         self.item_unit_ = y / np.where(norms > 0, norms, 1.0)[:, None].astype(np.float32)
 
     def _score_items(self, user: int) -> NDArray[np.float64]:
-        return (self.item_factors_ @ self.user_factors_[user]).astype(np.float64)
+        return self.score_vector(self.user_factors_[user])
 
     def _similar_scores(self, item: int) -> NDArray[np.float64]:
         return (self.item_unit_ @ self.item_unit_[item]).astype(np.float64)
 
-    def fold_in(self, item_ids: ArrayLike, ratings: ArrayLike) -> NDArray[np.float64]:
-        """User vector for new ratings, items fixed: the exact Hu et al. row solve.
+    def export_tables(self) -> FactorTables:
+        self._check_fitted()
+        n_users, n_items = self.data_.n_users, self.data_.n_items
+        return FactorTables(
+            item_ids=self.data_.item_ids,
+            item_vectors=self.item_factors_,
+            item_bias=np.zeros(n_items, dtype=np.float32),
+            global_mean=0.0,  # scores are x_u . y_i alone
+            rating_scale=self.rating_scale_,
+            user_ids=self.data_.user_ids,
+            user_vectors=self.user_factors_,
+            user_bias=np.zeros(n_users, dtype=np.float32),
+        )
+
+    def fold_in_from_tables(
+        self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike
+    ) -> tuple[NDArray[np.float64], float]:
+        """The exact Hu et al. row solve with the stored items fixed (bias 0).
 
         ``x = (Y^T Y + lambda I + sum_i (c_i - 1) y_i y_i^T)^-1 sum_i c_i y_i``
-        over the known items (unknown item ids are ignored; an empty history
-        gives the zero vector).
+        through the kernel that :meth:`fit` ends with, so a training user gets
+        back their trained vector exactly; ``Y^T Y`` is the tables' cached Gram.
         """
-        self._check_fitted()
-        items = self.data_.item_index(item_ids)
-        r = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
-        if r.shape != items.shape:
-            raise ValueError("item_ids and ratings must have the same length")
-        known = items >= 0
-        y = self.item_factors_.astype(np.float64)
-        yi = y[items[known]]
-        c = self._confidence(r[known]).astype(np.float64)
-        k = y.shape[1]
-        a = y.T @ y + float(self.regularization) * np.eye(k) + yi.T @ ((c - 1.0)[:, None] * yi)
-        return np.asarray(np.linalg.solve(a, yi.T @ c), dtype=np.float64)
-
-    def score_vector(self, user_vector: NDArray[Any]) -> NDArray[np.float64]:
-        """Scores of every item for a (folded-in) user vector: ``Y x``."""
-        self._check_fitted()
-        # float32 product (the factors' dtype); see ExplicitALS.score_vector.
-        return (self.item_factors_ @ np.asarray(user_vector, dtype=self.item_factors_.dtype)).astype(
-            np.float64
-        )
+        items = np.asarray(item_positions, dtype=np.int64).ravel()
+        r = np.asarray(ratings, dtype=np.float64).ravel()
+        if items.shape != r.shape:
+            raise ValueError("item positions and ratings must have the same length")
+        k = tables.n_factors
+        order = np.argsort(items, kind="stable")
+        x = np.zeros((1, k), dtype=np.float32)
+        if items.size:
+            conf = confidence(r[order], float(self.alpha), tables.rating_scale[0])
+            exact_rows_step(
+                np.array([0, items.size], dtype=np.int32),
+                items[order].astype(np.int32),
+                conf,
+                x,
+                np.ascontiguousarray(tables.item_vectors, dtype=np.float32),
+                tables.gram + float(self.regularization) * np.eye(k),
+            )
+        return x[0].astype(np.float64), 0.0

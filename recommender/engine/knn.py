@@ -7,6 +7,8 @@ rating).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
@@ -15,9 +17,10 @@ from numpy.typing import NDArray
 from .base import Recommender
 from .interactions import Interactions
 from .similarity import neighbor_matrix, top_k_neighbors
+from .tables import SIMILARITY, NeighborTables
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _neighborhood_sums(
     entities: NDArray[np.int64],
     targets: NDArray[np.int64],
@@ -97,6 +100,7 @@ class _Neighborhood(Recommender):
 
     def __init__(
         self,
+        *,
         similarity: str = "pearson_baseline",
         k: int = 40,
         min_support: int = 1,
@@ -220,6 +224,12 @@ class ItemKNN(_Neighborhood):
     """
 
     _user_based = False
+    serving_kind: ClassVar[str | None] = SIMILARITY
+
+    def export_tables(self) -> NeighborTables:
+        """Every item's positive neighbours, best first (the site keeps the top few)."""
+        self._check_fitted()
+        return NeighborTables.from_model_table(self.data_.item_ids, self.neighbors_, self.neighbor_scores_)
 
     def _score_items(self, user: int) -> NDArray[np.float64]:
         csr = self.data_.csr

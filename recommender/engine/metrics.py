@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .base import Recommender, top_n
+from .base import Recommender
 from .interactions import EmptyInteractionsError, Interactions
+from .tables import rank_items
 
 __all__ = [
     "average_precision_at_k",
@@ -267,11 +268,9 @@ def evaluate_ranking(
     for row, g in enumerate(evaluated):
         u = int(user_idx[g])
         if u >= 0:
-            scores = np.array(model.score_items(u), dtype=np.float64)
-            scores[indices[indptr[u] : indptr[u + 1]]] = -np.inf
+            top = rank_items(model.score_items(u), k, exclude=indices[indptr[u] : indptr[u + 1]])
         else:
-            scores = np.array(model.popularity_, dtype=np.float64)
-        top = top_n(scores, k)
+            top = rank_items(model.popularity_, k)
         recommended.append(top)
         hits[row, : top.shape[0]] = np.isin(top, rel_items[starts[g] : starts[g + 1]])
 

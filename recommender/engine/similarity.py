@@ -294,7 +294,7 @@ def _select_top_k(
         _sift_down(sc_row, nb_row, end, 0)
 
 
-@njit(cache=True, parallel=True, fastmath=False)
+@njit(cache=True, parallel=True, fastmath=False, nogil=True)
 def _block_top_k(
     start: int,
     stop: int,

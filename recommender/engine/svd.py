@@ -6,7 +6,7 @@ recommendation tasks", RecSys 2010.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +15,7 @@ from scipy.sparse.linalg import LinearOperator, svds
 
 from .base import Recommender
 from .interactions import Interactions
+from .tables import RANKING, FactorTables
 
 
 def centred_operator(matrix: sp.csr_matrix, column_means: NDArray[np.float64]) -> LinearOperator:
@@ -91,13 +92,14 @@ class PureSVD(Recommender):
     """
 
     ranking_only = True
+    serving_kind: ClassVar[str | None] = RANKING
 
     item_factors_: NDArray[np.float64]
     singular_values_: NDArray[np.float64]
     item_means_: NDArray[np.float64]
     user_factors_: NDArray[np.float64]
 
-    def __init__(self, factors: int = 15, center: bool = True, random_state: int | None = 0) -> None:
+    def __init__(self, *, factors: int = 15, center: bool = True, random_state: int | None = 0) -> None:
         self.factors = factors
         self.center = center
         self.random_state = random_state
@@ -122,27 +124,34 @@ class PureSVD(Recommender):
         self.item_unit_ = q / np.where(norms > 0, norms, 1.0)[:, np.newaxis]
 
     def _score_items(self, user: int) -> NDArray[np.float64]:
-        return self.item_means_ + self.item_factors_ @ self.user_factors_[user]
+        return self.score_vector(self.user_factors_[user])
 
     def _similar_scores(self, item: int) -> NDArray[np.float64]:
         return self.item_unit_ @ self.item_unit_[item]
 
-    def fold_in(self, item_ids: ArrayLike, ratings: ArrayLike) -> NDArray[np.float64]:
-        """User vector ``(r - m) Q`` for a new rating row (unknown items ignored).
-
-        PureSVD's user side is a projection, so folding in is exact: a trained
-        user's own row gives back its trained vector.
-        """
+    def export_tables(self) -> FactorTables:
+        """``c_i = m_i`` (the item means PureSVD adds back), ``mu = b_u = 0``."""
         self._check_fitted()
-        items = self.data_.item_index(item_ids)
-        r = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
-        if r.shape != items.shape:
-            raise ValueError("item_ids and ratings must have the same length")
-        row = np.zeros(self.data_.n_items)
-        row[items[items >= 0]] = r[items >= 0]
-        return (row - self.item_means_) @ self.item_factors_
+        return FactorTables(
+            item_ids=self.data_.item_ids,
+            item_vectors=self.item_factors_,
+            item_bias=self.item_means_,
+            global_mean=0.0,
+            rating_scale=self.rating_scale_,
+            user_ids=self.data_.user_ids,
+            user_vectors=self.user_factors_,
+            user_bias=np.zeros(self.data_.n_users),
+        )
 
-    def score_vector(self, user_vector: NDArray[Any]) -> NDArray[np.float64]:
-        """Scores of every item for a (folded-in) user vector: ``m + Q x``."""
-        self._check_fitted()
-        return self.item_means_ + self.item_factors_ @ np.asarray(user_vector, dtype=np.float64)
+    def fold_in_from_tables(
+        self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike
+    ) -> tuple[NDArray[np.float64], float]:
+        """``x = (r - m) Q = r_rated Q_rated - m^T Q``: PureSVD's user side is a
+        projection, so a training user's own row gives back its trained vector
+        (up to the float32 rounding of stored tables)."""
+        items = np.asarray(item_positions, dtype=np.int64).ravel()
+        r = np.asarray(ratings, dtype=np.float64).ravel()
+        if items.shape != r.shape:
+            raise ValueError("item positions and ratings must have the same length")
+        q_rated = np.asarray(tables.item_vectors[items], dtype=np.float64)
+        return r @ q_rated - tables.bias_projection, 0.0

@@ -183,9 +183,9 @@ def test_deterministic_for_a_seed() -> None:
 @pytest.mark.slow
 def test_ml100k_rmse_on_the_team_split() -> None:
     """A short chain on real ML-100K already beats the SVD++ reference (0.925)."""
-    from recommender.engine.datasets import load_ml100k_arrays
+    from ratings.demo_data import ml100k_arrays
 
-    users, items, ratings, _ = load_ml100k_arrays()
+    users, items, ratings, _ = ml100k_arrays()
     n = len(ratings)
     perm = np.random.default_rng(42).permutation(n)
     train_rows, test_rows = perm[: int(0.8 * n)], perm[int(0.8 * n) :]

@@ -236,9 +236,9 @@ def test_fold_in_ignores_unknown_items_and_scores_in_scale() -> None:
 @pytest.mark.slow
 def test_ml100k_rmse_on_the_team_split() -> None:
     """Small, fast configurations on real ML-100K beat the bias baseline clearly."""
-    from recommender.engine.datasets import load_ml100k_arrays
+    from ratings.demo_data import ml100k_arrays
 
-    users, items, ratings, _ = load_ml100k_arrays()
+    users, items, ratings, _ = ml100k_arrays()
     n = len(ratings)
     perm = np.random.default_rng(42).permutation(n)
     train_rows, test_rows = perm[: int(0.8 * n)], perm[int(0.8 * n) :]

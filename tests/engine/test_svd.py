@@ -62,7 +62,8 @@ def test_fold_in_of_a_trained_user_is_exact() -> None:
     model = fitted(PureSVD(factors=5), data)
     for user in (0, 11, 30):
         row = data.csr[user]
-        folded = model.fold_in(data.item_ids[row.indices], row.data)
+        folded, bias = model.fold_in(data.item_ids[row.indices], row.data)
+        assert bias == 0.0
         np.testing.assert_allclose(folded, model.user_factors_[user], atol=1e-10)
         np.testing.assert_allclose(model.score_vector(folded), model.score_items(user), atol=1e-10)
 

@@ -7,10 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Item
+from ratings.demo_data import fetch_ml100k
 from ratings.importing import SOURCE, movielens_import
 from ratings.models import Rating
 from ratings.movielens import ImportFormatError
-from recommender.engine.datasets import fetch_ml100k
 
 ML100K_RATINGS = 100_000
 ML100K_ITEMS = 1_682

@@ -1,0 +1,27 @@
+"""Settings for the test suite: the real settings plus what only tests want.
+
+``pyproject.toml`` points pytest here. Subprocesses the tests start (Celery
+workers, ``manage.py``) use ``config.settings`` with their own environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The real settings refuse to start without a key unless DEBUG is on; tests run
+# with DEBUG off, as production does. Child processes inherit the same key.
+os.environ.setdefault("SECRET_KEY", "insecure-test-key-do-not-use-in-production")
+
+from .settings import *  # noqa: F403
+from .settings import STORAGES
+
+# Hashing a password is the slowest step of creating a user; tests create many.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Serve static files from the app folders: no collectstatic, no manifest.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,311 @@
+"""``model_train``: export -> holdout fit -> judge -> refit -> persist -> activate.
+
+Each stage's time and the run's progress are recorded on the ``ModelVersion``.
+The candidate and the live version's configuration are judged on the same
+holdout in the same run: the live algorithm with its hyperparameters is refit
+on the candidate's training split (skipped when the configuration is the same:
+same seed, same data, same model). Anything that fails marks the version
+``failed`` with its error; the active version is untouched and keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from recommender.engine import Interactions
+from recommender.engine.metrics import evaluate_ranking, evaluate_ratings
+from recommender.engine.registry import ALGORITHM_PATHS, get_algorithm, make_model
+from recommender.engine.split import per_user_split
+from recommender.engine.tables import FactorTables, NeighborTableRanker, NeighborTables
+
+from ..export import ratings_export
+from ..locks import TrainingLockHandle, TrainingLockLost, training_lock
+from ..models import ModelKind, ModelVersion, VersionStatus
+from .activation import model_version_activate, model_versions_prune
+from .persistence import version_rows_delete, version_tables_persist
+
+logger = logging.getLogger(__name__)
+
+#: Seed of the holdout split, recorded on every version it judged.
+HOLDOUT_SEED = 0
+
+Progress = Callable[[str, int], None]
+
+
+class NothingToTrain(ValueError):
+    """There are no ratings to learn from."""
+
+
+def servable_algorithms() -> dict[str, str]:
+    """Registry name -> the kind it serves, for every servable algorithm (imports them all)."""
+    kinds = {name: get_algorithm(name).serving_kind for name in ALGORITHM_PATHS}
+    return {name: kind for name, kind in kinds.items() if kind is not None}
+
+
+def algorithm_kind(algorithm: str) -> str:
+    """The kind ``algorithm`` serves; ValueError naming the valid names otherwise."""
+    kind = get_algorithm(algorithm).serving_kind  # ValueError for an unknown name
+    if kind is None:
+        raise ValueError(
+            f"{algorithm!r} cannot be served by the site (no factor or neighbour tables); "
+            f"servable: {', '.join(sorted(servable_algorithms()))}"
+        )
+    return kind
+
+
+@dataclass
+class _Run:
+    version: ModelVersion
+    progress: Progress | None
+    lock: TrainingLockHandle
+    started: float = 0.0
+
+    def stage(self, name: str, percent: int) -> None:
+        self.version.stage = name
+        self.version.progress = percent
+        ModelVersion.objects.filter(pk=self.version.pk).update(stage=name, progress=percent)
+        if self.progress is not None:
+            self.progress(name, percent)
+        self.started = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        self.version.timings[name] = round(time.perf_counter() - self.started, 4)
+
+
+def _fail_interrupted_versions() -> int:
+    """Versions left ``training`` by a killed run (or one that lost its lock):
+    mark failed and drop their rows. Only called while holding the training lock."""
+    stale = list(ModelVersion.objects.filter(status=VersionStatus.TRAINING).values_list("pk", flat=True))
+    for pk in stale:
+        version_rows_delete(pk)
+    ModelVersion.objects.filter(pk__in=stale).update(
+        status=VersionStatus.FAILED,
+        error="interrupted: the training run stopped before finishing (worker killed, or its lock lapsed)",
+        finished_at=timezone.now(),
+    )
+    return len(stale)
+
+
+def model_train(
+    *,
+    kind: str | None = None,
+    algorithm: str | None = None,
+    params: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    task_id: str = "",
+) -> ModelVersion:
+    """Train one model version and activate it if it passes the promotion gate.
+
+    ``algorithm`` defaults to the configured one for ``kind``. Raises
+    ``TrainingAlreadyRunning`` if another run holds the lock, ``PromotionRefused``
+    if the gate keeps the new version out (it stays ``ready``),
+    ``TrainingLockLost`` if the run lost its lock, and re-raises any training
+    error after marking the version ``failed``.
+    """
+    if algorithm is None:
+        if kind is None:
+            raise ValueError("give a kind or an algorithm")
+        algorithm = settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]
+    served_kind = algorithm_kind(algorithm)
+    if kind is not None and kind != served_kind:
+        raise ValueError(f"{algorithm!r} trains a {served_kind} model, not a {kind} model")
+    kind = served_kind
+    model = make_model(algorithm, {k: str(v) for k, v in (params or {}).items()})
+
+    with training_lock() as lock:
+        _fail_interrupted_versions()
+        version = ModelVersion.objects.create(
+            kind=kind, algorithm=algorithm, hyperparameters=_jsonable(model.get_params()), task_id=task_id
+        )
+        run = _Run(version, progress, lock)
+        try:
+            _train_version(run, model, algorithm)
+        except BaseException as exc:
+            # BaseException: a soft time limit or KeyboardInterrupt must also leave a clear record.
+            _record_failure(version, exc)
+            raise
+        run.stage("activate", 95)
+        try:
+            model_version_activate(version=version, force=force, lock=lock)
+        except TrainingLockLost as exc:
+            _record_failure(version, exc)
+            raise
+        finally:
+            run.done("activate")
+            ModelVersion.objects.filter(pk=version.pk).update(timings=version.timings, stage="done")
+        model_versions_prune(kind=kind)
+    version.refresh_from_db()
+    return version
+
+
+def _record_failure(version: ModelVersion, exc: BaseException) -> None:
+    version_rows_delete(version.pk)
+    ModelVersion.objects.filter(pk=version.pk).exclude(status=VersionStatus.ACTIVE).update(
+        status=VersionStatus.FAILED,
+        error="".join(traceback.format_exception_only(type(exc), exc)).strip()[:10_000],
+        finished_at=timezone.now(),
+        timings=version.timings,
+    )
+    version.refresh_from_db()
+    logger.error("training %s failed: %s", version, exc)
+
+
+def _evaluate(
+    kind: str, model: Any, train: Interactions, test: Interactions, ranking_test: Interactions
+) -> dict[str, float]:
+    """Holdout metrics of a fitted model, judged on what the site would serve.
+
+    Errors propagate (they fail the run). The similarity kind ranks with the
+    stored top ``TASTEBASE_NEIGHBORS`` positive neighbours, as the site does.
+    """
+    metrics: dict[str, float] = {}
+    if kind == ModelKind.SIMILARITY:
+        tables = model.export_tables().top(settings.TASTEBASE_NEIGHBORS)
+        ranker = NeighborTableRanker(tables, train, model.popularity_)
+        metrics.update(evaluate_ranking(ranker, train, ranking_test, k=10))  # type: ignore[arg-type]
+        return metrics
+    if not getattr(model, "ranking_only", False):
+        metrics.update(evaluate_ratings(model, test))
+    metrics.update(evaluate_ranking(model, train, ranking_test, k=10))
+    return metrics
+
+
+def _train_version(run: _Run, model: Any, algorithm: str) -> None:
+    version = run.version
+    run.stage("export", 5)
+    exported_at = timezone.now()
+    data, watermark = ratings_export()
+    run.done("export")
+    if data.nnz == 0:
+        raise NothingToTrain("there are no ratings to train on; import some first (load_demo_data)")
+    version.n_users, version.n_items, version.n_ratings = data.n_users, data.n_items, data.nnz
+    version.data_watermark, version.exported_at = watermark, exported_at
+
+    run.stage("fit", 15)
+    fraction = settings.TASTEBASE_HOLDOUT_FRACTION
+    train, test = per_user_split(data, test_fraction=fraction, random_state=HOLDOUT_SEED)
+    ranking_test = _sample_users(test, settings.TASTEBASE_EVAL_MAX_USERS)
+    holdout_model = make_model(algorithm, model.get_params()).fit(train)
+    run.done("fit")
+
+    run.stage("evaluate", 40)
+    version.metrics = _jsonable(_evaluate(version.kind, holdout_model, train, test, ranking_test))
+    run.done("evaluate")
+    version.evaluation = _jsonable(
+        {
+            "holdout": {
+                "watermark": watermark.isoformat() if watermark else None,
+                "seed": HOLDOUT_SEED,
+                "fraction": fraction,
+                "test_ratings": test.nnz,
+                "users_sampled": int(np.count_nonzero(np.diff(ranking_test.csr.indptr))),
+                "max_users": settings.TASTEBASE_EVAL_MAX_USERS,
+            },
+            "incumbent": _judge_incumbent(run, version, train, test, ranking_test),
+        }
+    )
+
+    if settings.TASTEBASE_REFIT_ON_ALL:
+        run.stage("refit", 55)
+        model.fit(data)
+        run.done("refit")
+    else:
+        model = holdout_model
+
+    run.stage("persist", 80)
+    tables = model.export_tables()
+    if isinstance(tables, NeighborTables):
+        tables = tables.top(settings.TASTEBASE_NEIGHBORS)
+    tables.check_finite()  # NaN/inf anywhere fails the run before anything is written
+    run.lock.ensure_held(f"persisting version #{version.pk}")
+    version_tables_persist(version=version, tables=tables)
+    run.done("persist")
+    run.lock.ensure_held(f"marking version #{version.pk} ready")
+    if isinstance(tables, FactorTables):
+        global_mean, scale = tables.global_mean, tables.rating_scale
+    else:
+        global_mean, scale = model.global_mean_, model.rating_scale_
+    # Only a version still ``training`` becomes ready: if another run declared it
+    # interrupted meanwhile, it stays failed.
+    updated = ModelVersion.objects.filter(pk=version.pk, status=VersionStatus.TRAINING).update(
+        status=VersionStatus.READY,
+        stage="ready",
+        progress=100,
+        finished_at=timezone.now(),
+        global_mean=float(global_mean),
+        rating_min=float(scale[0]),
+        rating_max=float(scale[1]),
+        n_users=version.n_users,
+        n_items=version.n_items,
+        n_ratings=version.n_ratings,
+        data_watermark=version.data_watermark,
+        exported_at=version.exported_at,
+        metrics=version.metrics,
+        evaluation=version.evaluation,
+        timings=version.timings,
+    )
+    if not updated:
+        raise TrainingLockLost(
+            f"version #{version.pk} was taken over by another run (marked failed) while this run trained"
+        )
+    version.refresh_from_db()
+
+
+def _judge_incumbent(
+    run: _Run, version: ModelVersion, train: Interactions, test: Interactions, ranking_test: Interactions
+) -> dict[str, Any] | None:
+    """The live version's configuration, refit on this run's training split and
+    evaluated on its test split, so the gate compares like with like."""
+    live = ModelVersion.objects.filter(kind=version.kind, status=VersionStatus.ACTIVE).first()
+    if live is None:
+        return None
+    judged: dict[str, Any] = {"version": live.pk, "algorithm": live.algorithm}
+    if live.algorithm == version.algorithm and live.hyperparameters == version.hyperparameters:
+        # Same configuration, same split, same seed: the same model and metrics.
+        judged.update(refitted=False, metrics=version.metrics)
+        return judged
+    run.stage("judge", 45)
+    try:
+        live_model = make_model(live.algorithm, live.hyperparameters).fit(train)
+        judged.update(refitted=True, metrics=_evaluate(version.kind, live_model, train, test, ranking_test))
+    except Exception as exc:  # the live configuration failing here is its problem, not the candidate's
+        logger.warning("could not refit live version #%s's configuration on the holdout: %s", live.pk, exc)
+        judged.update(refitted=True, metrics={}, error=str(exc)[:1000])
+    run.done("judge")
+    return judged
+
+
+def _sample_users(test: Interactions, max_users: int) -> Interactions:
+    """The test ratings of at most ``max_users`` users (seeded), so evaluating a
+    ranking model costs the same on 20M ratings as on 1M; rating metrics use all."""
+    users_with_tests = np.flatnonzero(np.diff(test.csr.indptr) > 0)
+    if users_with_tests.shape[0] <= max_users:
+        return test
+    chosen = np.random.default_rng(HOLDOUT_SEED).choice(users_with_tests, size=max_users, replace=False)
+    rows, _, _ = test.to_coo_arrays()
+    return test.select(np.isin(rows, chosen))
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-safe copy; NaN/inf become None (JSON has no NaN), which the gate refuses."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
