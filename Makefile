@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/tastebase
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+# The broker and results live in another database: tests clear the cache (FLUSHDB).
+BROKER_TEST_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
 
 .PHONY: demo serve test test-postgres lint types check bench up down clean
@@ -36,7 +38,8 @@ test: $(VENV)/.dev
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(PY) -m pytest $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.dev
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) CELERY_BROKER_URL=$(BROKER_TEST_URL) \
+		CELERY_RESULT_BACKEND=$(BROKER_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -15,12 +15,22 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "stage",
         "progress",
         "n_ratings",
+        "gate_metric",
+        "fold_in_failures",
         "created_at",
         "finished_at",
     ]
     list_filter = ["kind", "status", "algorithm"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     actions = ["activate"]
+
+    @admin.display(description="Holdout metric")
+    def gate_metric(self, version: ModelVersion) -> str:
+        from .services import GATE_METRIC
+
+        metric, _ = GATE_METRIC[version.kind]
+        value = version.metrics.get(metric)
+        return "—" if value is None else f"{metric} {value:.4f}"
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False  # versions come from training runs only

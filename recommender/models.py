@@ -54,7 +54,9 @@ class ModelVersion(models.Model):
         "configuration refitted on the same split and its metrics",
     )
     fold_in_failures = models.PositiveIntegerField(
-        default=0, help_text="rating changes whose fold-in into this version failed (see the logs)"
+        "fold-in failures",
+        default=0,
+        help_text="rating changes whose fold-in into this version failed (see the logs)",
     )
     timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
     global_mean = models.FloatField(default=0.0, help_text="constant term of the version's score")

@@ -4,6 +4,7 @@ own throw-away redis-server and points the cache at it."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -28,14 +29,10 @@ from tests.recommender.conftest import plant_ratings
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 FAST = ["--param", "factors=4", "--param", "iterations=5", "--param", "regularization=1.0"]
 
-pytestmark = [
-    pytest.mark.skipif(
-        not shutil.which(REDIS_SERVER),
-        reason=f"{REDIS_SERVER} is not installed (apt-get install redis-server; CI installs it)",
-    ),
-    # Rating listeners run on commit, inside the request, as in production.
-    pytest.mark.django_db(transaction=True),
-]
+needs_redis_server = pytest.mark.skipif(
+    not shutil.which(REDIS_SERVER),
+    reason=f"{REDIS_SERVER} is not installed (apt-get install redis-server; CI installs it)",
+)
 
 
 class RedisServer:
@@ -111,12 +108,23 @@ def redis_cache(redis_server: RedisServer) -> Iterator[RedisServer]:
         yield redis_server
 
 
+def test_each_error_django_redis_logs_is_counted() -> None:
+    from django.conf import settings
+
+    before = cache_errors_total()
+    logging.getLogger(settings.DJANGO_REDIS_LOGGER).error("Exception ignored")
+    assert cache_errors_total() == before + 1
+
+
+@needs_redis_server
 def test_override_settings_points_the_default_cache_at_the_test_server(redis_cache: RedisServer) -> None:
     cache.set("probe", 1)
     assert type(caches["default"]).__module__ == "django_redis.cache"
     assert redis_cache.keys() == 1
 
 
+@needs_redis_server
+@pytest.mark.django_db(transaction=True)  # rating listeners run on commit, inside the request
 def test_the_site_keeps_working_when_redis_stops(client: Any, alice: Any, redis_cache: RedisServer) -> None:
     planted = plant_ratings()
     for algorithm in ("implicit_als", "explicit_als"):

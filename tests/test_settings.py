@@ -147,7 +147,7 @@ def test_loading_settings_does_not_load_the_model_code() -> None:
 
 
 def test_the_suite_runs_on_the_test_settings() -> None:
-    assert os.environ["DJANGO_SETTINGS_MODULE"] == "config.test_settings"
+    assert settings.SETTINGS_MODULE == "config.test_settings"
     assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
     assert settings.WHITENOISE_USE_FINDERS
 

@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "EASE": "ease",
     "evaluate_algorithm": "evaluation",
     "read_ratings_csv": "evaluation",
+    "RatingsFileError": "readers",
     "LBFGSMF": "gradient_mf",
     "SGDMF": "gradient_mf",
     "ImplicitALS": "implicit_als",
@@ -76,6 +77,7 @@ __all__ = [
     "ItemKNN",
     "NeighborTables",
     "PureSVD",
+    "RatingsFileError",
     "Recommender",
     "UserKNN",
     "average_precision_at_k",
@@ -139,6 +141,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         recall_at_k,
         rmse,
     )
+    from .readers import RatingsFileError
     from .registry import ALGORITHMS, get_algorithm, make_model
     from .split import kfold, per_user_split, random_split, temporal_split
     from .svd import PureSVD

@@ -23,7 +23,7 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def cholesky_solve_inplace(a: NDArray[np.float64], b: NDArray[np.float64]) -> None:
     """Solve ``a x = b`` for symmetric positive definite ``a``; ``x`` overwrites ``b``.
 
@@ -90,7 +90,7 @@ def cholesky_solve_inplace(a: NDArray[np.float64], b: NDArray[np.float64]) -> No
 PANEL = 256
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def accumulate_gram_panel(zt: NDArray[np.float32], m: int, g: NDArray[np.float32]) -> None:
     """``g += Zt[:, :m] Zt[:, :m]^T`` on the upper triangle (by 2 x 4 tiles).
 
@@ -143,7 +143,7 @@ def accumulate_gram_panel(zt: NDArray[np.float32], m: int, g: NDArray[np.float32
             g[a0 + 1, b0 + 3] += s13
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def gather_transposed(
     indices: NDArray[np.integer],
     start: int,
@@ -185,7 +185,7 @@ def gather_transposed(
             zt[a, jr] = y[a]
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
 def half_step_cholesky(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -269,7 +269,7 @@ def half_step_cholesky(
             bias[u] = x64[k]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _apply_z(zt: NDArray[np.float32], n: int, x: NDArray[np.float32], out: NDArray[np.float32]) -> None:
     # out[j] += z_j . x with z_j = [v_j, 1]: axpys along the ratings, no reductions.
     k = zt.shape[0]
@@ -283,7 +283,7 @@ def _apply_z(zt: NDArray[np.float32], n: int, x: NDArray[np.float32], out: NDArr
             out[j] += row[j] * xa
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _apply_zt(zt: NDArray[np.float32], n: int, d: NDArray[np.float32], out: NDArray[np.float32]) -> None:
     # out = Z^T d: one long dot product per feature, plus sum(d) for the bias.
     k = zt.shape[0]
@@ -299,7 +299,7 @@ def _apply_zt(zt: NDArray[np.float32], n: int, d: NDArray[np.float32], out: NDAr
     out[k] = acc
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
 def half_step_cg(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],

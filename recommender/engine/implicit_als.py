@@ -31,7 +31,7 @@ def confidence(ratings: NDArray[np.floating], alpha: float, rating_min: float) -
     return (1.0 + alpha * (np.asarray(ratings, dtype=np.float64) - rating_min + 1.0)).astype(np.float32)
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
 def cg_least_squares_step(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -114,7 +114,7 @@ def cg_least_squares_step(
         x[u] = xu
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
 def _observed_loss_terms(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -182,7 +182,7 @@ def implicit_als_step_reference(
     return out
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
 def exact_rows_step(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],

@@ -67,6 +67,7 @@ __all__ = [
     "ML100K_GENRES",
     "ItemTable",
     "MovieLensDataset",
+    "ParsedRatings",
     "RatingRows",
     "RatingTable",
     "RatingsFileError",
@@ -191,7 +192,9 @@ class RatingsLayout:
     fields_word: str = "columns"
 
 
-class _Parsed(NamedTuple):
+class ParsedRatings(NamedTuple):
+    """What :func:`parse_ratings` returns: parallel arrays of every rating row, in file order."""
+
     user_ids: NDArray[Any]  # int64, or str_ with ``text_ids``
     item_ids: NDArray[Any]
     scores: NDArray[np.float64]
@@ -612,7 +615,7 @@ def parse_ratings(
     scale: ScoreScale | None = None,
     known_items: NDArray[np.int64] | None = None,
     items_name: str = "",
-) -> _Parsed:
+) -> ParsedRatings:
     """Parse and validate the rating rows of one file from its raw bytes, with numpy.
 
     ``name`` is how messages call the file. Fields are trimmed of spaces and
@@ -837,7 +840,7 @@ def parse_ratings(
     if errors.message is not None:
         raise RatingsFileError(errors.message)
     timestamps = np.floor(stamps).astype(np.int64) if stamps is not None else None
-    return _Parsed(users, items, scores, timestamps)
+    return ParsedRatings(users, items, scores, timestamps)
 
 
 def _value_name(column: str) -> str:

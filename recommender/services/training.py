@@ -10,6 +10,7 @@ same seed, same data, same model). Anything that fails marks the version
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -121,6 +122,10 @@ def model_train(
         raise ValueError(f"{algorithm!r} trains a {served_kind} model, not a {kind} model")
     kind = served_kind
     model = make_model(algorithm, {k: str(v) for k, v in (params or {}).items()})
+    _compile_kernels(algorithm, model.get_params())
+    live = ModelVersion.objects.filter(kind=kind, status=VersionStatus.ACTIVE).first()
+    if live is not None:
+        _compile_kernels(live.algorithm, live.hyperparameters)
 
     with training_lock() as lock:
         _fail_interrupted_versions()
@@ -146,6 +151,21 @@ def model_train(
         model_versions_prune(kind=kind)
     version.refresh_from_db()
     return version
+
+
+def _compile_kernels(algorithm: str, params: dict[str, Any]) -> None:
+    """Fit ``algorithm`` once on a tiny table before taking the lock.
+
+    numba compiles a kernel on its first call (or loads it from the on-disk
+    cache) while holding the GIL, which would stall the lock's heartbeat for
+    seconds inside the run. Errors are left for the real fit to report.
+    """
+    rng = np.random.default_rng(0)
+    users, items = np.nonzero(rng.random((8, 8)) < 0.7)
+    tiny = Interactions.from_arrays(users, items, rng.integers(1, 6, users.shape[0]).astype(np.float32))
+    # The real fit raises the same error, recorded on the version.
+    with contextlib.suppress(Exception):
+        make_model(algorithm, params).fit(tiny)
 
 
 def _record_failure(version: ModelVersion, exc: BaseException) -> None:

@@ -52,7 +52,7 @@ class Worker:
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "TASTEBASE_TRAINING_LOCK_TTL": "3",
+            "TASTEBASE_TRAINING_LOCK_TTL": "10",
             "DEBUG": "1",
         }
         env.pop("PYTEST_CURRENT_TEST", None)
@@ -166,7 +166,7 @@ def test_killing_the_worker_mid_training_keeps_the_active_version_serving(db, wo
 
     worker.start()
 
-    # The killed run's lock expires after its TTL (3 s here); until then a run is refused.
+    # The killed run's lock expires after its TTL (10 s here); until then a run is refused.
     def next_run() -> Any:
         summary = worker.send(kind="ranking", params=QUICK, force=True).get(timeout=120)
         return summary if summary["status"] == "active" else None
@@ -175,3 +175,46 @@ def test_killing_the_worker_mid_training_keeps_the_active_version_serving(db, wo
     doomed.refresh_from_db()
     assert doomed.status == VersionStatus.FAILED and "interrupted" in doomed.error
     assert ModelVersion.objects.get(status=VersionStatus.ACTIVE).pk == summary["version"]
+
+
+@needs_worker
+def test_a_rating_made_during_a_slow_retrain_on_a_real_worker_is_in_the_new_version(
+    db, worker: Worker
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 7, defect 3: the worker exports, then trains for seconds while a user
+    rates; at activation that user is folded into the new version before it serves."""
+    import numpy as np
+
+    from ratings.models import Rating
+    from ratings.services import rating_upsert
+    from recommender.models import vector_from_bytes
+    from recommender.serving import load_serving_version
+
+    planted = plant_ratings(n_users=600, n_items=200)
+    worker.start()
+    first = worker.send(kind="rating", params=QUICK).get(timeout=120)
+    assert first["status"] == VersionStatus.ACTIVE
+    result = worker.send(kind="rating", params=SLOW, force=True)
+    wait_for(
+        lambda: ModelVersion.objects.filter(
+            status=VersionStatus.TRAINING, stage__in=["fit", "judge"]
+        ).exists(),
+        what="the slow run to pass its export",
+    )
+    fan = planted.user("action", 7)
+    rated = set(Rating.objects.filter(user=fan).values_list("item_id", flat=True))
+    new_items = [item for item in planted.items[10:20] if item.pk not in rated][:2]
+    for item in new_items:  # two romance films, loved: the fan's taste moves
+        rating_upsert(user=fan, item=item, score=5.0)
+    summary = result.get(timeout=300)
+    assert summary["status"] == VersionStatus.ACTIVE
+    new = ModelVersion.objects.get(pk=summary["version"])
+    assert new.n_ratings == Rating.objects.count() - len(new_items)  # its export missed them
+    stored = UserFactor.objects.get(version=new, user=fan)
+    ratings = list(Rating.objects.filter(user=fan).values_list("item_id", "score"))
+    expected = load_serving_version(new).fold_in(
+        np.array([r[0] for r in ratings], dtype=np.int64), np.array([r[1] for r in ratings], dtype=np.float64)
+    )
+    assert expected is not None
+    np.testing.assert_allclose(vector_from_bytes(stored.vector), expected[0], rtol=1e-5, atol=1e-5)
+    assert stored.bias == pytest.approx(expected[1], abs=1e-5)
