@@ -44,7 +44,7 @@ from catalog.models import Genre, Item
 
 from .models import Rating
 from .movielens import MovieLensDataset, read_dataset
-from .services import item_aggregates_recompute
+from .services import item_aggregates_recompute, user_rating_stamps_touch
 
 SOURCE = "movielens"
 USERNAME_PREFIX = "ml"
@@ -159,6 +159,7 @@ def _write(dataset: MovieLensDataset, summary: ImportSummary, stages: _Stages) -
         _ratings_merge_generic(user_col, item_col, ratings.scores, ratings.timestamps, summary)
     stages.start("aggregates")
     item_aggregates_recompute()
+    user_rating_stamps_touch(user_ids=np.unique(user_col).tolist(), changed_at=timezone.now())
 
 
 # ---- genres, items, users ------------------------------------------------------------

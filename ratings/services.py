@@ -120,6 +120,21 @@ def rating_delete(*, user: User, item: Item) -> bool:
     return True
 
 
+def user_rating_stamps_touch(*, user_ids: list[int], changed_at: datetime) -> None:
+    """Stamp these users' ratings as changed at ``changed_at`` (after a bulk import).
+
+    Batched ``INSERT ... ON CONFLICT DO UPDATE``; a training run whose export
+    started before the import then folds them in at activation.
+    """
+    UserRatingStamp.objects.bulk_create(
+        [UserRatingStamp(user_id=pk, changed_at=changed_at) for pk in user_ids],
+        update_conflicts=True,
+        unique_fields=["user"],
+        update_fields=["changed_at"],
+        batch_size=5000,
+    )
+
+
 def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
     """Recompute count, sum and mean of items from the ratings table (after imports).
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from config.env import crontab_fields
+
 DEFAULT_SCHEDULES = {
     "tastebase: nightly full retrain": ("recommender.tasks.retrain_all", "TASTEBASE_RETRAIN_CRON"),
     "tastebase: hourly similarity refresh": (
@@ -15,15 +17,8 @@ DEFAULT_SCHEDULES = {
 
 
 def _crontab(expression: str) -> CrontabSchedule:
-    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-        timezone="UTC",
-    )
+    # The one cron parser: the settings checked the expression with it at start-up.
+    schedule, _ = CrontabSchedule.objects.get_or_create(**crontab_fields(expression), timezone="UTC")
     return schedule
 
 

@@ -8,7 +8,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from .locks import TrainingAlreadyRunning
+from .locks import TrainingAlreadyRunning, TrainingLockLost
 from .models import ModelKind
 from .services import PromotionRefused, model_train
 
@@ -52,6 +52,8 @@ def retrain(
         return {"status": "refused", "error": str(exc)}
     except PromotionRefused as exc:
         return {"status": "refused", "version": exc.version.pk, "error": str(exc)}
+    except TrainingLockLost as exc:  # fenced out: another run took over; nothing of ours serves
+        return {"status": "failed", "error": str(exc)}
     return {"status": version.status, "version": version.pk, "metrics": version.metrics}
 
 

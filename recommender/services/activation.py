@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from recommender.engine.interactions import Interactions
+
 from ..locks import TrainingLockHandle
 from ..models import ModelKind, ModelVersion, VersionStatus
 from .foldin import version_fold_in_changed_users
@@ -31,9 +33,9 @@ GATE_METRIC: dict[str, tuple[str, bool]] = {
     ModelKind.SIMILARITY: ("ndcg@10", True),
 }
 
-#: Ratings committed up to this long after the export started may be missing
-#: from it (a transaction that began before the snapshot): fold them in too.
-EXPORT_SLACK = timedelta(minutes=5)
+#: A rating stamped up to this long before the export started may still be missing
+#: from it (its transaction committed after the export's snapshot): check those too.
+EXPORT_SLACK = timedelta(seconds=60)
 
 
 class PromotionRefused(Exception):
@@ -83,13 +85,19 @@ def promotion_gate(candidate: ModelVersion, current: ModelVersion | None) -> str
 
 
 def model_version_activate(
-    *, version: ModelVersion, force: bool = False, lock: TrainingLockHandle | None = None
+    *,
+    version: ModelVersion,
+    force: bool = False,
+    lock: TrainingLockHandle | None = None,
+    trained_on: Interactions | None = None,
 ) -> ModelVersion:
     """Make ``version`` the active one of its kind, in one transaction.
 
     ``force`` skips the gate but never the emptiness check. ``lock`` (a
     training run's handle) is re-checked inside the transaction, so a run
-    that lost its lock cannot activate.
+    that lost its lock cannot activate. ``trained_on`` (the exported ratings,
+    when the caller still has them) lets the fold-in pass skip users whose
+    ratings the version already learned.
     """
     activatable = (VersionStatus.READY, VersionStatus.RETIRED, VersionStatus.ACTIVE)
     with transaction.atomic():
@@ -118,13 +126,15 @@ def model_version_activate(
             # Ratings made after the export (during training) reach the version before it serves.
             since = candidate.exported_at - EXPORT_SLACK
             pass_started = timezone.now()
-            version_fold_in_changed_users(version=candidate, since=since)
+            version_fold_in_changed_users(version=candidate, since=since, trained_on=trained_on)
             # A rating committed while this pass ran may have been folded into the
             # old version only: one more pass once the new version is live.
             catch_up = candidate
 
             def _catch_up() -> None:
-                version_fold_in_changed_users(version=catch_up, since=pass_started - EXPORT_SLACK)
+                version_fold_in_changed_users(
+                    version=catch_up, since=pass_started - EXPORT_SLACK, trained_on=trained_on
+                )
 
             transaction.on_commit(_catch_up, robust=True)
         if current is not None:

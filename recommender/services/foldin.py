@@ -15,10 +15,11 @@ from datetime import datetime
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 
 from ratings.models import Rating, UserRatingStamp
 from recommender.cache import user_lists_invalidate
+from recommender.engine.interactions import Interactions
 
 from ..models import ModelVersion, UserFactor, vector_to_bytes
 from ..serving import ServingVersion, load_serving_version, serving_cache
@@ -87,21 +88,71 @@ def user_factors_refresh(user_id: int) -> None:
         logger.exception("could not invalidate the cached lists of user %s", user_id)
 
 
-def version_fold_in_changed_users(*, version: ModelVersion, since: datetime) -> int:
+def version_fold_in_changed_users(
+    *, version: ModelVersion, since: datetime, trained_on: Interactions | None = None
+) -> int:
     """Fold every user whose ratings changed at or after ``since`` into ``version``.
 
     Used at activation, so ratings made while the version trained (after its
-    export) are in the version before it serves. Returns the users folded in.
+    export) are in the version before it serves. With ``trained_on`` (the
+    ratings the version was fitted on), users whose current ratings are the
+    ones it was trained on are skipped: right after a bulk import every user's
+    stamp is new, but their ratings are all in the export. Returns the users
+    folded in.
     """
-    serving = load_serving_version(version)
     user_ids = list(
         UserRatingStamp.objects.filter(changed_at__gte=since)
         .order_by("user_id")
         .values_list("user_id", flat=True)
     )
+    if trained_on is not None and user_ids:
+        user_ids = _changed_since_export(user_ids, trained_on)
+    if not user_ids:
+        return 0
+    serving = load_serving_version(version)
     for user_id in user_ids:
         try:
             user_fold_in_version(version=serving, user_id=user_id)
         except Exception:
             _count_failure(version.pk, user_id)
     return len(user_ids)
+
+
+def _fingerprints(counts: np.ndarray, sums: np.ndarray, weighted: np.ndarray) -> np.ndarray:
+    return np.stack([counts.astype(np.float64), sums, weighted], axis=1)
+
+
+def _changed_since_export(user_ids: list[int], trained_on: Interactions) -> list[int]:
+    """The users whose ratings differ from what ``trained_on`` holds for them.
+
+    Compared by (count, sum of scores, sum of score x item id), computed by the
+    database for the current ratings and by numpy for the exported ones; half
+    stars times integer ids sum exactly in float64, so equal sets compare equal.
+    """
+    ids = np.asarray(user_ids, dtype=np.int64)
+    exported = np.zeros((ids.shape[0], 3))
+    rows = trained_on.user_index(ids)
+    known = rows >= 0
+    if known.any():
+        csr = trained_on.csr
+        scores = csr.data.astype(np.float64)
+        items = np.asarray(trained_on.item_ids, dtype=np.float64)[csr.indices]
+        starts, ends = csr.indptr[rows[known]], csr.indptr[rows[known] + 1]
+        cum = np.concatenate([[0.0], np.cumsum(scores)])
+        cum_w = np.concatenate([[0.0], np.cumsum(scores * items)])
+        exported[known] = _fingerprints(ends - starts, cum[ends] - cum[starts], cum_w[ends] - cum_w[starts])
+    current = np.zeros_like(exported)
+    position = {int(u): p for p, u in enumerate(ids.tolist())}
+    for start in range(0, ids.shape[0], 5000):
+        chunk = ids[start : start + 5000].tolist()
+        rows_db = (
+            Rating.objects.filter(user_id__in=chunk)
+            .values("user_id")
+            .annotate(n=Count("id"), total=Sum("score"), weighted=Sum(F("score") * F("item_id")))
+            .values_list("user_id", "n", "total", "weighted")
+        )
+        for user_id, n, total, weighted in rows_db:
+            current[position[int(user_id)]] = (n, total, weighted)
+    # Cumulative sums round a little; a real change moves a sum by at least 0.5.
+    differs = np.abs(current - exported).max(axis=1) > 1e-3
+    return ids[differs].tolist()

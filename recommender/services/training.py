@@ -134,20 +134,24 @@ def model_train(
         )
         run = _Run(version, progress, lock)
         try:
-            _train_version(run, model, algorithm)
+            trained_on = _train_version(run, model, algorithm)
         except BaseException as exc:
             # BaseException: a soft time limit or KeyboardInterrupt must also leave a clear record.
             _record_failure(version, exc)
             raise
         run.stage("activate", 95)
         try:
-            model_version_activate(version=version, force=force, lock=lock)
+            model_version_activate(version=version, force=force, lock=lock, trained_on=trained_on)
         except TrainingLockLost as exc:
             _record_failure(version, exc)
             raise
         finally:
             run.done("activate")
-            ModelVersion.objects.filter(pk=version.pk).update(timings=version.timings, stage="done")
+            ModelVersion.objects.filter(pk=version.pk).update(timings=version.timings)
+            # Finished (active, or ready behind the gate): 100 %; a failed run keeps the stage it failed in.
+            ModelVersion.objects.filter(pk=version.pk).exclude(status=VersionStatus.FAILED).update(
+                stage="done", progress=100
+            )
         model_versions_prune(kind=kind)
     version.refresh_from_db()
     return version
@@ -200,7 +204,8 @@ def _evaluate(
     return metrics
 
 
-def _train_version(run: _Run, model: Any, algorithm: str) -> None:
+def _train_version(run: _Run, model: Any, algorithm: str) -> Interactions:
+    """Fit, judge, refit and persist ``run.version``; returns the ratings it was trained on."""
     version = run.version
     run.stage("export", 5)
     exported_at = timezone.now()
@@ -279,6 +284,7 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> None:
             f"version #{version.pk} was taken over by another run (marked failed) while this run trained"
         )
     version.refresh_from_db()
+    return data
 
 
 def _judge_incumbent(

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from catalog.models import Genre, Item
 from ratings import importing
 from ratings.importing import ImportSummary, movielens_import
-from ratings.models import Rating
+from ratings.models import Rating, UserRatingStamp
 from ratings.services import item_aggregates_recompute
 from tests.factories import ItemFactory, RatingFactory, UserFactory
 from tests.ratings.test_movielens_parsing import (
@@ -71,6 +71,10 @@ def test_csv_import_creates_everything(tmp_path: Path) -> None:
     assert rating.created_at == rating.updated_at == datetime.fromtimestamp(964982703, tz=UTC)
     # The set-based recompute agrees with the service's.
     assert item_aggregates_recompute() == 0
+    # Every imported user's ratings are stamped as changed now, so a training run
+    # whose export started before the import folds them in when it activates.
+    stamps = UserRatingStamp.objects.filter(user__username__in=["ml1", "ml2"])
+    assert stamps.count() == 2 and all(s.changed_at > rating.updated_at for s in stamps)
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,12 @@ def _fresh_serving_state(settings: Any) -> Any:
     from recommender.serving import serving_cache
 
     serving_cache.clear()
-    cache.clear()
+    # Only the cache's own keys: FLUSHDB (cache.clear() on Redis) would also drop
+    # the training lock of a run in another xdist process.
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    else:
+        cache.clear()
     settings.TASTEBASE_TRAINING_LOCK_TTL = 5
     yield
     serving_cache.clear()

@@ -31,6 +31,7 @@ def test_retrain_list_activate_and_rollback(planted) -> None:  # type: ignore[no
     listing = run("modelversions", "list")
     assert listing.count("implicit_als") == 2 and "active" in listing and "retired" in listing
     first, second = ModelVersion.objects.order_by("pk")
+    assert f"vs #{first.pk} on the same holdout: ndcg@10=" in listing
     run("modelversions", "rollback", "--kind", "ranking")
     assert ModelVersion.objects.get(status=VersionStatus.ACTIVE).pk == first.pk
     run("modelversions", "activate", str(second.pk), "--force")

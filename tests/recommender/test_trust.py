@@ -309,3 +309,28 @@ def test_fold_in_failures_are_counted_on_the_version_and_shown_in_the_admin(clie
     assert "Fold-in failures" in page.content.decode()
     detail = client.get(reverse("admin:recommender_modelversion_change", args=[version.pk]))
     assert "fold_in_failures" in detail.content.decode()
+    assert (
+        "held out" in detail.content.decode() and "no live version to compare with" in detail.content.decode()
+    )
+
+
+def test_the_activation_pass_skips_users_whose_ratings_the_version_learned(planted) -> None:  # type: ignore[no-untyped-def]
+    """After a bulk import every user's stamp is new; folding 138k users one by one
+    at activation would take many minutes, though the export holds all their ratings."""
+    from ratings.services import user_rating_stamps_touch
+    from recommender.export import ratings_export
+    from recommender.services import version_fold_in_changed_users
+
+    version = train("rating")
+    user_rating_stamps_touch(user_ids=[u.pk for u in planted.users], changed_at=timezone.now())
+    exported, _ = ratings_export()
+    since = timezone.now() - timezone.timedelta(hours=1)
+    assert version_fold_in_changed_users(version=version, since=since, trained_on=exported) == 0
+    fan = planted.user("romance", 4)
+    rated = Rating.objects.filter(user=fan).first()
+    rating_upsert(user=fan, item=rated.item, score=0.5 if rated.score != 0.5 else 5.0)  # a changed score
+    newcomer = UserFactory(username="newcomer")
+    rating_upsert(user=newcomer, item=planted.items[3], score=4.0)  # a user the export never saw
+    assert version_fold_in_changed_users(version=version, since=since, trained_on=exported) == 2
+    # Without the export to compare with (a rollback), every stamped user is folded in.
+    assert version_fold_in_changed_users(version=version, since=since) == len(planted.users) + 1

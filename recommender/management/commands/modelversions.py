@@ -62,7 +62,18 @@ class Command(BaseCommand):
                 for k, val in v.metrics.items()
                 if isinstance(val, float) and k in {"rmse", "ndcg@10", "precision@10"}
             )
+            judged = (v.evaluation or {}).get("incumbent") or {}
+            against = ""
+            if judged.get("version"):
+                live_metrics = ", ".join(
+                    f"{k}={val:.4f}"
+                    for k, val in (judged.get("metrics") or {}).items()
+                    if isinstance(val, float) and k in {"rmse", "ndcg@10"}
+                )
+                against = f"  vs #{judged['version']} on the same holdout: {live_metrics or 'n/a'}"
+            failures = f"  fold-in failures: {v.fold_in_failures}" if v.fold_in_failures else ""
             self.stdout.write(
                 f"{v.pk:>5}  {v.kind:<10} {v.algorithm:<14} {v.status:<9} {v.n_users:>7} {v.n_items:>6} "
-                f"{v.n_ratings:>9}  {metrics}{'  error: ' + v.error.splitlines()[-1] if v.error else ''}"
+                f"{v.n_ratings:>9}  {metrics}{against}{failures}"
+                f"{'  error: ' + v.error.splitlines()[-1] if v.error else ''}"
             )
