@@ -370,17 +370,7 @@ class ExplicitALS(Recommender):
         return self.item_unit_ @ self.item_unit_[item]
 
     def export_tables(self) -> FactorTables:
-        self._check_fitted()
-        return FactorTables(
-            item_ids=self.data_.item_ids,
-            item_vectors=self.item_factors_,
-            item_bias=self.item_bias_,
-            global_mean=float(self.global_mean_),
-            rating_scale=self.rating_scale_,
-            user_ids=self.data_.user_ids,
-            user_vectors=self.user_factors_,
-            user_bias=self.user_bias_,
-        )
+        return self._factor_tables()
 
     def fold_in_from_tables(
         self, tables: FactorTables, item_positions: NDArray[np.integer[Any]], ratings: ArrayLike

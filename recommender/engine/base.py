@@ -241,6 +241,27 @@ class Recommender:
         """What the site stores of this fitted model (see :mod:`.tables`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be served from stored tables")
 
+    def _factor_tables(self, **overrides: Any) -> FactorTables:
+        """FactorTables of a fitted biased factor model, from its ``user_factors_``,
+        ``item_factors_``, ``user_bias_``, ``item_bias_`` and ``global_mean_``;
+        ``overrides`` replace any field (models without biases pass zeros)."""
+        self._check_fitted()
+        fields: dict[str, Any] = {
+            "item_ids": self.data_.item_ids,
+            "user_ids": self.data_.user_ids,
+            "rating_scale": self.rating_scale_,
+            "global_mean": float(self.global_mean_),
+        }
+        for field, attribute in (
+            ("item_vectors", "item_factors_"),
+            ("item_bias", "item_bias_"),
+            ("user_vectors", "user_factors_"),
+            ("user_bias", "user_bias_"),
+        ):
+            if field not in overrides:
+                fields[field] = getattr(self, attribute)
+        return FactorTables(**{**fields, **overrides})
+
     def serving_tables(self) -> FactorTables | NeighborTables:
         """``export_tables()`` of the fitted model, computed once (views, no copies)."""
         self._check_fitted()

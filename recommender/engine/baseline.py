@@ -138,16 +138,10 @@ class BiasBaseline(Recommender):
 
     def export_tables(self) -> FactorTables:
         """Zero-length vectors: the score is ``mu + b_u + b_i``."""
-        self._check_fitted()
-        return FactorTables(
-            item_ids=self.data_.item_ids,
+        return self._factor_tables(
             item_vectors=np.zeros((self.data_.n_items, 0)),
-            item_bias=self.item_bias_,
-            global_mean=float(self.mu_),
-            rating_scale=self.rating_scale_,
-            user_ids=self.data_.user_ids,
             user_vectors=np.zeros((self.data_.n_users, 0)),
-            user_bias=self.user_bias_,
+            global_mean=float(self.mu_),
         )
 
     def fold_in_from_tables(

@@ -321,17 +321,11 @@ class ImplicitALS(Recommender):
         return (self.item_unit_ @ self.item_unit_[item]).astype(np.float64)
 
     def export_tables(self) -> FactorTables:
-        self._check_fitted()
-        n_users, n_items = self.data_.n_users, self.data_.n_items
-        return FactorTables(
-            item_ids=self.data_.item_ids,
-            item_vectors=self.item_factors_,
-            item_bias=np.zeros(n_items, dtype=np.float32),
-            global_mean=0.0,  # scores are x_u . y_i alone
-            rating_scale=self.rating_scale_,
-            user_ids=self.data_.user_ids,
-            user_vectors=self.user_factors_,
-            user_bias=np.zeros(n_users, dtype=np.float32),
+        # Scores are x_u . y_i alone: no biases, no constant.
+        return self._factor_tables(
+            item_bias=np.zeros(self.data_.n_items, dtype=np.float32),
+            user_bias=np.zeros(self.data_.n_users, dtype=np.float32),
+            global_mean=0.0,
         )
 
     def fold_in_from_tables(

@@ -131,16 +131,8 @@ class PureSVD(Recommender):
 
     def export_tables(self) -> FactorTables:
         """``c_i = m_i`` (the item means PureSVD adds back), ``mu = b_u = 0``."""
-        self._check_fitted()
-        return FactorTables(
-            item_ids=self.data_.item_ids,
-            item_vectors=self.item_factors_,
-            item_bias=self.item_means_,
-            global_mean=0.0,
-            rating_scale=self.rating_scale_,
-            user_ids=self.data_.user_ids,
-            user_vectors=self.user_factors_,
-            user_bias=np.zeros(self.data_.n_users),
+        return self._factor_tables(
+            item_bias=self.item_means_, user_bias=np.zeros(self.data_.n_users), global_mean=0.0
         )
 
     def fold_in_from_tables(

@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 from django.db import transaction
 from django.db.models import Count, F, Sum
+from django.utils import timezone
 
 from ratings.models import Rating, UserRatingStamp
 from recommender.cache import user_lists_invalidate
@@ -26,6 +27,9 @@ from ..serving import ServingVersion, load_serving_version, serving_cache
 
 logger = logging.getLogger(__name__)
 
+#: A user's ``(vector, bias)`` in one version, or None when it knows none of their items.
+Factors = tuple[np.ndarray, float] | None
+
 
 def _user_ratings(user_id: int) -> tuple[np.ndarray, np.ndarray]:
     rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
@@ -35,53 +39,99 @@ def _user_ratings(user_id: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def user_fold_in_version(*, version: ServingVersion, user_id: int) -> tuple[np.ndarray, float] | None:
+def _lock_user(user_id: int) -> None:
+    """The user's row lock (held to the end of the transaction): one fold-in or rating write at a time."""
+    UserRatingStamp.objects.select_for_update().filter(user_id=user_id).first()
+
+
+def _fold_in(version: ServingVersion, user_id: int, item_ids: np.ndarray, scores: np.ndarray) -> Factors:
+    factors = version.fold_in(item_ids, scores)
+    if factors is not None and not (np.isfinite(factors[0]).all() and np.isfinite(factors[1])):
+        raise FloatingPointError(f"fold-in of user {user_id} gave non-finite factors")
+    return factors
+
+
+def _store(version: ServingVersion, user_id: int, factors: Factors) -> None:
+    if factors is None:  # nothing the version knows: the site falls back to popularity
+        UserFactor.objects.filter(version_id=version.version_id, user_id=user_id).delete()
+        return
+    vector, bias = factors
+    # One INSERT ... ON CONFLICT DO UPDATE instead of update_or_create's read, lock and write.
+    UserFactor.objects.bulk_create(
+        [
+            UserFactor(
+                version_id=version.version_id,
+                user_id=user_id,
+                bias=float(bias),
+                vector=vector_to_bytes(vector),
+                updated_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["version", "user"],
+        update_fields=["bias", "vector", "updated_at"],
+    )
+
+
+def user_fold_in_version(*, version: ServingVersion, user_id: int) -> Factors:
     """Recompute and store ``user_id``'s factors in ``version`` from their current ratings.
 
     Returns ``(vector, bias)``, or None when the user rated nothing the version
     knows (their row is removed; the site then falls back to popularity).
     """
     with transaction.atomic():
-        # The user's row lock: one fold-in (or rating write) of this user at a time.
-        UserRatingStamp.objects.select_for_update().filter(user_id=user_id).first()
+        _lock_user(user_id)
         item_ids, scores = _user_ratings(user_id)
-        factors = version.fold_in(item_ids, scores)
-        if factors is None:
-            UserFactor.objects.filter(version_id=version.version_id, user_id=user_id).delete()
-            return None
-        vector, bias = factors
-        if not (np.isfinite(vector).all() and np.isfinite(bias)):
-            raise FloatingPointError(f"fold-in of user {user_id} gave non-finite factors")
-        UserFactor.objects.update_or_create(
-            version_id=version.version_id,
-            user_id=user_id,
-            defaults={"bias": float(bias), "vector": vector_to_bytes(vector)},
-        )
-    return vector, bias
+        factors = _fold_in(version, user_id, item_ids, scores)
+        _store(version, user_id, factors)
+    return factors
+
+
+def _count_failures(version_ids: list[int], user_id: int) -> None:
+    try:
+        ModelVersion.objects.filter(pk__in=version_ids).update(fold_in_failures=F("fold_in_failures") + 1)
+    except Exception:  # the count is best effort; the rating is already saved
+        logger.exception("could not count the failed fold-in of user %s", user_id)
 
 
 def _count_failure(version_id: int, user_id: int) -> None:
     logger.exception("fold-in of user %s into version %s failed", user_id, version_id)
-    try:
-        ModelVersion.objects.filter(pk=version_id).update(fold_in_failures=F("fold_in_failures") + 1)
-    except Exception:  # the count is best effort; the rating is already saved
-        logger.exception("could not count the failed fold-in of user %s", user_id)
+    _count_failures([version_id], user_id)
 
 
 def user_factors_refresh(user_id: int) -> None:
     """After a rating change: fold the user into every active factor version and
     drop their cached lists. Never raises: the rating is saved whatever happens
-    here; failures are logged and counted on the version (``fold_in_failures``)."""
+    here; failures are logged and counted on the version (``fold_in_failures``).
+
+    One transaction for all versions: the user's lock and ratings are read once.
+    """
     try:
         active = list(serving_cache.active().values())
     except Exception:
         logger.exception("could not load the active versions to fold user %s in", user_id)
         active = []
-    for version in active:
+    failed: list[int] = []
+    if active:
         try:
-            user_fold_in_version(version=version, user_id=user_id)
+            with transaction.atomic():
+                _lock_user(user_id)
+                item_ids, scores = _user_ratings(user_id)
+                for version in active:
+                    try:
+                        factors = _fold_in(version, user_id, item_ids, scores)
+                    except Exception:
+                        logger.exception(
+                            "fold-in of user %s into version %s failed", user_id, version.version_id
+                        )
+                        failed.append(version.version_id)
+                        continue
+                    _store(version, user_id, factors)
         except Exception:
-            _count_failure(version.version_id, user_id)
+            logger.exception("storing the folded-in factors of user %s failed", user_id)
+            failed = [version.version_id for version in active]
+    if failed:
+        _count_failures(failed, user_id)
     try:
         user_lists_invalidate(user_id)
     except Exception:
