@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog.models import Item
+from config.typealias import AuthenticatedHttpRequest
 
 from .forms import RatingForm
 from .selectors import ratings_of_user
@@ -20,11 +21,11 @@ from .services import rating_delete, rating_upsert
 
 @login_required
 @require_POST
-def rate_item(request: HttpRequest, item_id: int) -> HttpResponse:
+def rate_item(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     item = get_object_or_404(Item, pk=item_id)
     form = RatingForm(request.POST)
     if form.is_valid():
-        rating_upsert(user=request.user, item=item, score=form.cleaned_data["score"])  # type: ignore[arg-type]
+        rating_upsert(user=request.user, item=item, score=form.cleaned_data["score"])
         messages.success(request, f"You rated {item} {form.cleaned_data['score']:.1f}.")
     else:
         messages.error(request, "Pick a rating between 0.5 and 5.0 in half stars.")
@@ -33,16 +34,16 @@ def rate_item(request: HttpRequest, item_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete_rating(request: HttpRequest, item_id: int) -> HttpResponse:
+def delete_rating(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     item = get_object_or_404(Item, pk=item_id)
-    if rating_delete(user=request.user, item=item):  # type: ignore[arg-type]
+    if rating_delete(user=request.user, item=item):
         messages.success(request, f"Your rating of {item} was removed.")
     return redirect(_back_to(request, item))
 
 
 @login_required
-def my_ratings(request: HttpRequest) -> HttpResponse:
-    page = Paginator(ratings_of_user(user=request.user), 50).get_page(request.GET.get("page"))  # type: ignore[arg-type]
+def my_ratings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    page = Paginator(ratings_of_user(user=request.user), 50).get_page(request.GET.get("page"))
     return render(request, "ratings/my_ratings.html", {"page": page})
 
 

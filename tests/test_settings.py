@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _start(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
-    }
+    # What the test legs set (make test-postgres points the broker elsewhere) must not leak in.
+    leg = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "DEBUG", "SECRET_KEY"}
+    clean = {k: v for k, v in os.environ.items() if k not in leg}
     clean.update(env)
     clean.pop("PYTEST_CURRENT_TEST", None)
     return subprocess.run(

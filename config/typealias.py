@@ -1,0 +1,12 @@
+"""Typed requests (as healthchecks' ``hc/lib/typealias.py``)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request behind ``login_required``: ``request.user`` is a real ``User``."""
+
+    user: User
