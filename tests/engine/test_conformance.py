@@ -97,8 +97,9 @@ def model_class(name: str) -> type[Recommender]:
 
 
 def params_for(name: str) -> dict[str, Any]:
-    """TEST_PARAMS[name] with factory values (callables) evaluated."""
-    return {key: value() if callable(value) else value for key, value in TEST_PARAMS[name].items()}
+    """TEST_PARAMS[name] with factory values (callables) evaluated; a model not listed
+    there runs with its defaults (list small ones to keep the suite fast)."""
+    return {key: value() if callable(value) else value for key, value in TEST_PARAMS.get(name, {}).items()}
 
 
 def build(name: str, params: dict[str, Any] | None = None) -> Recommender:
