@@ -114,3 +114,15 @@ def envcron(name: str, default: str) -> str:
         return " ".join(crontab_fields(raw).values())
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a valid cron expression: {exc}") from None
+
+
+def envrate(name: str, default: str) -> str:
+    """A throttle rate such as ``"120/minute"`` (DRF's ``N/second|minute|hour|day``)."""
+    raw = os.environ.get(name)
+    value = default if raw is None or raw.strip() == "" else raw.strip()
+    count, sep, period = value.partition("/")
+    if not sep or not count.isdigit() or int(count) < 1 or period not in {"second", "minute", "hour", "day"}:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate; use N/second, N/minute, N/hour or N/day (N >= 1)"
+        )
+    return value

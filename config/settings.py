@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from recommender.engine.registry import ALGORITHM_PATHS
 
-from .env import envbool, envchoice, envcron, envfloat, envint, envlist, envurl
+from .env import envbool, envchoice, envcron, envfloat, envint, envlist, envrate, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "catalog",
     "ratings",
@@ -191,15 +193,40 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 # ---- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token for apps and scripts, session for the site's own pages (with CSRF).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 25,
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": envrate("TASTEBASE_API_ANON_RATE", "120/minute"),
+        "user": envrate("TASTEBASE_API_USER_RATE", "600/minute"),
+        "login": envrate("TASTEBASE_API_LOGIN_RATE", "10/minute"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Tastebase API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tastebase API",
+    "DESCRIPTION": "Browse the catalog, rate what you know, get recommendations. "
+    'Errors always have the shape {"error": {"code", "message", "fields"}}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar: served by us, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # ---- Tastebase ---------------------------------------------------------------
 TASTEBASE_DATA_DIR = Path(os.environ.get("TASTEBASE_DATA_DIR", Path.home() / ".cache" / "tastebase"))

@@ -193,8 +193,22 @@ def _explain(
     return out
 
 
-def similar_items(*, item: Item, limit: int = 10) -> list[SimilarItem]:
-    """Items most like ``item``: the active similarity version's neighbours, else factor cosine."""
+def predicted_rating_for_user(*, user: User | AnonymousUser, item: Item) -> float | None:
+    """The active rating version's predicted stars of ``item`` for ``user`` (None without a rating version
+    or for anonymous users); the item's baseline when the user has no stored factors yet."""
+    rating = serving_cache.active().get(ModelKind.RATING)
+    if rating is None or not user.is_authenticated:
+        return None
+    return float(_predicted_ratings(rating, int(user.pk), np.array([item.pk], dtype=np.int64))[0])
+
+
+def similar_items(
+    *, item: Item, limit: int = 10, user: User | AnonymousUser | None = None
+) -> list[SimilarItem]:
+    """Items most like ``item``: the active similarity version's neighbours, else factor cosine.
+
+    ``user`` (optional) is the person looking: items they hid are left out.
+    """
     similarity = ModelVersion.objects.filter(kind=ModelKind.SIMILARITY, status=VersionStatus.ACTIVE).first()
     if similarity is not None:
         rows = list(
