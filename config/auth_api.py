@@ -12,6 +12,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from .typealias import AuthenticatedRequest
+
 
 class TokenCreateApi(APIView):
     """Exchange a username and password for an API token (``Authorization: Token <key>``)."""
@@ -52,6 +54,6 @@ class TokenRevokeApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None})
-    def post(self, request: Request) -> Response:
-        Token.objects.filter(user_id=request.user.pk).delete()
+    def post(self, request: AuthenticatedRequest) -> Response:
+        Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

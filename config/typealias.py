@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 
 class AuthenticatedHttpRequest(HttpRequest):
     """A request behind ``login_required``: ``request.user`` is a real ``User``."""
+
+    user: User
+
+
+class AuthenticatedRequest(Request):
+    """A DRF request behind ``IsAuthenticated``: ``request.user`` is a real ``User``."""
 
     user: User
