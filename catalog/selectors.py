@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import F, QuerySet
 
 from .models import Genre, Item
+
+#: The largest primary key the database can hold (ids are 64-bit ``BigAutoField``\s).
+MAX_ID = 2**63 - 1
 
 #: The sort keys users can pick -> ORDER BY. Every one ends in a unique column
 #: so pagination is stable, and each is backed by an index on Item.
@@ -18,6 +22,15 @@ ITEM_SORTS: dict[str, tuple[str, list[object]]] = {
     "-rating_mean": ("Highest rated", [F("rating_mean").desc(nulls_last=True), "-rating_count", "id"]),
 }
 DEFAULT_SORT = "-rating_count"
+
+#: Every order :func:`item_list` understands: the site's menu (``ITEM_SORTS``) and the
+#: reverse directions the API also offers. Each ends in ``id`` so pages are stable.
+ITEM_ORDERINGS: dict[str, list[object]] = {
+    **{key: ordering for key, (_, ordering) in ITEM_SORTS.items()},
+    "-title": ["-title", "-id"],
+    "rating_count": ["rating_count", "-id"],
+    "rating_mean": [F("rating_mean").asc(nulls_last=True), "-rating_count", "id"],
+}
 
 
 @dataclass(frozen=True)
@@ -43,9 +56,26 @@ def item_list(*, filters: ItemFilters) -> QuerySet[Item]:
         items = items.filter(year__lte=filters.year_max)
     if filters.min_ratings:
         items = items.filter(rating_count__gte=filters.min_ratings)
-    _, ordering = ITEM_SORTS.get(filters.sort, ITEM_SORTS[DEFAULT_SORT])
+    ordering = ITEM_ORDERINGS.get(filters.sort, ITEM_ORDERINGS[DEFAULT_SORT])
     return items.order_by(*ordering)  # type: ignore[arg-type]
+
+
+def item_get(*, item_id: int) -> Item | None:
+    """The item with this id (its genres prefetched), or None."""
+    return Item.objects.prefetch_related("genres").filter(pk=item_id).first()
+
+
+def items_by_id(*, item_ids: Iterable[int]) -> dict[int, Item]:
+    """The items among ``item_ids`` that exist, by id (one query; ids outside the
+    database's integer range are simply absent)."""
+    wanted = {pk for pk in item_ids if 0 < pk <= MAX_ID}
+    return Item.objects.in_bulk(list(wanted)) if wanted else {}
 
 
 def genre_list() -> QuerySet[Genre]:
     return Genre.objects.order_by("name")
+
+
+def genre_exists(*, name: str) -> bool:
+    """Whether a genre is called exactly ``name`` (as the site's genre filter matches)."""
+    return Genre.objects.filter(name=name).exists()

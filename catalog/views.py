@@ -37,7 +37,7 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk)
     my_rating = rating_for(user=request.user, item=item)
     form = RatingForm(initial={"score": f"{my_rating.score:.1f}" if my_rating else "4.0"})
-    similar = similar_items(item=item, limit=10)
+    similar = similar_items(user=request.user, item=item, limit=10)
     return render(
         request,
         "catalog/item_detail.html",

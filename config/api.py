@@ -13,7 +13,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -106,3 +107,57 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise exceptions.ValidationError({name: [f"{raw!r} is not true or false"]})
+
+
+#: The error responses every operation may answer, documented once for all of them.
+ERROR_STATUSES = {
+    "400": "Invalid input: a malformed parameter or body (see `fields`).",
+    "401": "Not signed in (send `Authorization: Token <key>` or a session cookie).",
+    "403": "Signed in, but not allowed (another user's data, or staff only).",
+    "404": "No such object.",
+    "405": "Method not allowed on this URL.",
+    "409": "Conflicts with the current state (e.g. a training run holds the lock).",
+    "429": "Too many requests: wait `Retry-After` seconds.",
+    "503": "A service the request needs is down.",
+}
+
+ERROR_COMPONENT = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "example": "not_found"},
+                "message": {"type": "string", "example": "Not found."},
+                "fields": {"type": "object", "additionalProperties": True},
+            },
+        }
+    },
+}
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the one error shape
+    for every error status (so clients and schemathesis know what to expect)."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = ERROR_COMPONENT
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status_code, description in ERROR_STATUSES.items():
+                responses.setdefault(
+                    status_code,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                )
+    return result
+
+
+@csrf_exempt  # no view here: answer 404 before Django's CSRF check answers with its HTML 403
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Any path under ``/api/v1/`` that no route matches."""
+    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)

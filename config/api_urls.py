@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from .api import api_not_found
 from .auth_api import TokenCreateApi, TokenRevokeApi
 
 urlpatterns = [
@@ -16,4 +17,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Last: an unknown API path answers the error shape too, not the site's HTML 404.
+    re_path(r"^.*$", api_not_found, name="not_found"),
 ]

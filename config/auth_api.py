@@ -28,6 +28,10 @@ class TokenCreateApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
+    def get_authenticate_header(self, request: Request) -> str:
+        # No authentication runs here, but a wrong password is still a 401 (not DRF's 403).
+        return "Token"
+
     @extend_schema(
         request=InputSerializer,
         responses={200: inline_serializer("Token", {"token": serializers.CharField()})},

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import Rating
+from .lists import hidden_add, hidden_remove, watchlist_add, watchlist_remove
+from .models import Hidden, Rating, Watchlist
 from .services import rating_delete, rating_upsert
 
 
@@ -33,3 +34,51 @@ class RatingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
         for rating in queryset.select_related("user", "item"):
             rating_delete(user=rating.user, item=rating.item)
+
+
+class _UserListAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A per-user list (hidden items, watchlist); writes go through ``ratings.lists``."""
+
+    list_display = ["user", "item", "created_at"]
+    search_fields = ["user__username", "item__title"]
+    autocomplete_fields = ["user", "item"]
+    list_select_related = ["user", "item"]
+    ordering = ["-created_at", "-id"]
+    readonly_fields = ["created_at"]
+    show_full_result_count = False
+    list_per_page = 50
+
+
+@admin.register(Hidden)
+class HiddenAdmin(_UserListAdmin):
+    # Through the services: hiding and un-hiding invalidate the user's cached lists.
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            old = Hidden.objects.select_related("user", "item").get(pk=obj.pk)
+            hidden_remove(user=old.user, item=old.item)
+        saved, _ = hidden_add(user=obj.user, item=obj.item)
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        hidden_remove(user=obj.user, item=obj.item)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for entry in queryset.select_related("user", "item"):
+            hidden_remove(user=entry.user, item=entry.item)
+
+
+@admin.register(Watchlist)
+class WatchlistAdmin(_UserListAdmin):
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            old = Watchlist.objects.select_related("user", "item").get(pk=obj.pk)
+            watchlist_remove(user=old.user, item=old.item)
+        saved, _ = watchlist_add(user=obj.user, item=obj.item)
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        watchlist_remove(user=obj.user, item=obj.item)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for entry in queryset.select_related("user", "item"):
+            watchlist_remove(user=entry.user, item=entry.item)

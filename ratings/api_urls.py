@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from .api import RatingDetailApi, RatingListApi, RatingsBulkApi
+
+urlpatterns: list[URLPattern] = [
+    path("ratings/", RatingListApi.as_view(), name="ratings"),
+    path("ratings/bulk/", RatingsBulkApi.as_view(), name="ratings_bulk"),
+    path("ratings/<int:item_id>/", RatingDetailApi.as_view(), name="rating_detail"),
+]

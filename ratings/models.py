@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.db.models.lookups import Exact
+from django.utils import timezone
 
 from .scale import MAX_SCORE, MIN_SCORE
 from .scale import SCORE_STEP as SCORE_STEP  # re-exported: ratings.models.SCORE_STEP keeps working
@@ -68,3 +69,43 @@ class UserRatingStamp(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id}'s ratings changed at {self.changed_at}"
+
+
+class Hidden(models.Model):
+    """An item a user never wants to see recommended: left out of their For you list
+    and of the similar items shown to them. Written by ``ratings.lists.hidden_add``."""
+
+    # (user, item) unique and (user, -created_at) serve every per-user lookup.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hidden", db_index=False
+    )
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "hidden item"
+        verbose_name_plural = "hidden items"
+        constraints = [models.UniqueConstraint(fields=["user", "item"], name="hidden_unique_user_item")]
+        indexes = [models.Index(fields=["user", "-created_at", "-id"], name="hidden_user_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} hid {self.item_id}"
+
+
+class Watchlist(models.Model):
+    """An item a user means to watch later. Written by ``ratings.lists.watchlist_add``."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlist", db_index=False
+    )
+    item = models.ForeignKey("catalog.Item", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "watchlist entry"
+        verbose_name_plural = "watchlist entries"
+        constraints = [models.UniqueConstraint(fields=["user", "item"], name="watchlist_unique_user_item")]
+        indexes = [models.Index(fields=["user", "-created_at", "-id"], name="watchlist_user_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} will watch {self.item_id}"

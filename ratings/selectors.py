@@ -19,3 +19,27 @@ def rating_for(*, user: User | AnonymousUser, item: Item) -> Rating | None:
 def ratings_of_user(*, user: User) -> QuerySet[Rating]:
     """A user's ratings, most recently changed first."""
     return Rating.objects.filter(user=user).select_related("item").order_by("-updated_at", "-id")
+
+
+#: The orders :func:`rating_list` understands -> ORDER BY (each ends in a unique column).
+RATING_ORDERINGS: dict[str, list[str]] = {
+    "-updated_at": ["-updated_at", "-id"],
+    "updated_at": ["updated_at", "id"],
+    "-score": ["-score", "-updated_at", "-id"],
+    "score": ["score", "-updated_at", "-id"],
+}
+DEFAULT_RATING_ORDERING = "-updated_at"
+
+
+def rating_list(
+    *, user: User, item_id: int | None = None, ordering: str = DEFAULT_RATING_ORDERING
+) -> QuerySet[Rating]:
+    """``user``'s ratings (only theirs), optionally of one item, with items and genres loaded."""
+    ratings = Rating.objects.filter(user=user)
+    if item_id is not None:
+        ratings = ratings.filter(item_id=item_id)
+    return (
+        ratings.select_related("item")
+        .prefetch_related("item__genres")
+        .order_by(*RATING_ORDERINGS.get(ordering, RATING_ORDERINGS[DEFAULT_RATING_ORDERING]))
+    )

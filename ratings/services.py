@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -20,6 +22,7 @@ from django.db.models import Case, F, FloatField, Value, When
 from django.utils import timezone
 
 from catalog.models import Item
+from catalog.selectors import items_by_id
 
 from .models import Rating, UserRatingStamp
 from .scale import MAX_SCORE, MIN_SCORE
@@ -27,6 +30,9 @@ from .scale import MAX_SCORE, MIN_SCORE
 #: Callbacks run after a rating change commits, as ``callback(user_id)``.
 #: The recommender registers its fold-in here (see recommender.apps).
 rating_change_listeners: list[Callable[[int], None]] = []
+
+#: Rows per ``INSERT`` of :func:`ratings_bulk_upsert` (5 parameters a row).
+BULK_BATCH_SIZE = 500
 
 
 def validate_score(score: float) -> float:
@@ -43,9 +49,14 @@ def validate_score(score: float) -> float:
 
 
 def _adjust_item_aggregates(item_id: int, *, delta_sum: float, delta_count: int) -> None:
+    _adjust_items_aggregates([item_id], delta_sum=delta_sum, delta_count=delta_count)
+
+
+def _adjust_items_aggregates(item_ids: list[int], *, delta_sum: float, delta_count: int) -> None:
+    """Add ``delta_count`` ratings summing ``delta_sum`` to each of these items: one atomic UPDATE."""
     new_count = F("rating_count") + delta_count
     new_sum = F("rating_sum") + delta_sum
-    Item.objects.filter(pk=item_id).update(
+    Item.objects.filter(pk__in=item_ids).update(
         rating_count=new_count,
         rating_sum=new_sum,
         rating_mean=Case(
@@ -118,6 +129,115 @@ def rating_delete(*, user: User, item: Item) -> bool:
     _adjust_item_aggregates(item.pk, delta_sum=-existing.score, delta_count=-1)
     _notify(user.pk)
     return True
+
+
+@dataclass(frozen=True)
+class RatingRows:
+    """A batch of ``(item id, score)`` rows checked against the catalog and the scale.
+
+    ``rows`` holds the resolved ``(item, score)`` pairs when every row is good (else
+    it is empty); ``errors`` maps a bad row's position (from 0) to its problems by field.
+    """
+
+    rows: list[tuple[Item, float]]
+    errors: dict[int, dict[str, list[str]]]
+
+
+def rating_rows_resolve(*, rows: Sequence[tuple[int, float]]) -> RatingRows:
+    """Check every row of a batch before anything is written (one query for all items).
+
+    A row is bad when its item does not exist, its score is not a half star from
+    0.5 to 5.0 (:func:`validate_score`), or its item already appeared in an earlier row.
+    Reads only: the caller passes ``rows`` on to :func:`ratings_bulk_upsert`.
+    """
+    items = items_by_id(item_ids=(item_id for item_id, _ in rows))
+    errors: dict[int, dict[str, list[str]]] = {}
+    first_row: dict[int, int] = {}
+    resolved: list[tuple[Item, float]] = []
+    for position, (item_id, score) in enumerate(rows):
+        problems: dict[str, list[str]] = {}
+        item = items.get(item_id)
+        if item is None:
+            problems["item"] = [f"no item with id {item_id}"]
+        elif item_id in first_row:
+            problems["item"] = [f"item {item_id} is already in row {first_row[item_id]}"]
+        else:
+            first_row[item_id] = position
+        try:
+            value = validate_score(score)
+        except ValidationError as error:
+            problems["score"] = list(error.messages)
+        if problems:
+            errors[position] = problems
+        elif item is not None:
+            resolved.append((item, value))
+    return RatingRows(rows=[] if errors else resolved, errors=errors)
+
+
+@transaction.atomic
+def ratings_bulk_upsert(*, user: User, rows: list[tuple[Item, float]]) -> tuple[int, int]:
+    """Create or change many of ``user``'s ratings at once, all or nothing; returns
+    ``(created, updated)`` (``updated`` counts existing ratings rewritten, as
+    :func:`rating_upsert` rewrites them, even to the same score).
+
+    One transaction, one lock (:func:`user_ratings_lock`), and no query per row:
+
+    1. the items' rows are locked in id order (``SELECT ... FOR NO KEY UPDATE`` on
+       PostgreSQL, the lock the aggregate updates take anyway), so two batches of
+       different users sharing items cannot deadlock on their aggregate updates;
+    2. the user's current scores of those items are read once;
+    3. ``INSERT ... ON CONFLICT (user, item) DO UPDATE`` writes every rating, in
+       batches of :data:`BULK_BATCH_SIZE` rows;
+    4. aggregates change by atomic increments, one UPDATE per distinct
+       ``(count delta, sum delta)``: scores are half stars, so at most 10 for new
+       ratings (+1, +score) and 18 for changed ones (0, new - old);
+    5. the listeners (fold-in) are notified once, after commit.
+
+    Raises ValidationError for a bad score, an item given twice or an item that
+    no longer exists; nothing is written then.
+    """
+    scores: dict[int, float] = {}
+    for item, score in rows:
+        if item.pk in scores:
+            raise ValidationError(f"item {item.pk} appears more than once", code="duplicate")
+        scores[item.pk] = validate_score(score)
+    if not scores:
+        return 0, 0
+    now = timezone.now()
+    user_ratings_lock(user_id=user.pk, changed_at=now)
+    item_ids = sorted(scores)
+    locked = set(
+        Item.objects.select_for_update(no_key=True)
+        .filter(pk__in=item_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if len(locked) != len(item_ids):
+        gone = [pk for pk in item_ids if pk not in locked]
+        raise ValidationError(f"no item with id {', '.join(map(str, gone))}", code="not_found")
+    existing = dict(Rating.objects.filter(user=user, item_id__in=item_ids).values_list("item_id", "score"))
+    Rating.objects.bulk_create(
+        [
+            Rating(user=user, item_id=item_id, score=score, created_at=now, updated_at=now)
+            for item_id, score in scores.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["user", "item"],
+        update_fields=["score", "updated_at"],
+        batch_size=BULK_BATCH_SIZE,
+    )
+    changes: dict[tuple[int, float], list[int]] = defaultdict(list)
+    for item_id, score in scores.items():
+        old = existing.get(item_id)
+        if old is None:
+            changes[(1, score)].append(item_id)
+        elif old != score:
+            changes[(0, score - old)].append(item_id)
+    for (delta_count, delta_sum), ids in sorted(changes.items()):
+        _adjust_items_aggregates(sorted(ids), delta_sum=delta_sum, delta_count=delta_count)
+    _notify(user.pk)
+    created = len(scores) - len(existing)
+    return created, len(existing)
 
 
 def user_rating_stamps_touch(*, user_ids: list[int], changed_at: datetime) -> None:

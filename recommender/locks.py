@@ -157,6 +157,21 @@ class TrainingLockHandle:
             )
 
 
+def training_lock_holder(name: str = "training") -> str:
+    """The token of the run holding the named lock now, or "" when it is free.
+
+    Only looks (never acquires, renews or frees anything): an API can answer
+    "a training run is in progress" before queuing one. A lapsed database lock
+    counts as free, as the next :func:`training_lock` will take it.
+    """
+    if settings.REDIS_URL:
+        return _RedisLock(name, float(settings.TASTEBASE_TRAINING_LOCK_TTL)).holder()
+    from .models import TrainingLock
+
+    live = TrainingLock.objects.filter(name=name, expires_at__gte=timezone.now())
+    return live.values_list("owner", flat=True).first() or ""
+
+
 @contextmanager
 def training_lock(name: str = "training") -> Iterator[TrainingLockHandle]:
     """Hold the named lock for the block, or raise TrainingAlreadyRunning."""

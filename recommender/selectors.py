@@ -3,7 +3,9 @@
 The ranking model orders the list, the rating model supplies the predicted
 stars shown beside each item, and users without stored factors get a
 popularity list ranked by damped mean. Every list is explained by the user's
-own highly rated items most similar to each recommendation.
+own highly rated items most similar to each recommendation. Items the user hid
+(``ratings.lists``) appear in neither their recommendations nor the similar
+items shown to them.
 
 Selectors only read: scores come from the engine's tables
 (:class:`recommender.engine.tables.FactorTables`) and the stored user
@@ -14,13 +16,18 @@ failed) gets the popularity list, never a fold-in on read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from celery.result import AsyncResult
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
 from numpy.typing import NDArray
 
 from catalog.models import Item
+from config.celery import app as celery_app
+from ratings.lists import hidden_item_ids
 from ratings.models import Rating
 from recommender.engine.tables import rank_items
 
@@ -78,6 +85,19 @@ def _popularity_scores() -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     return ids, (sums + k * mu) / (counts + k) + 1e-9 * counts
 
 
+@dataclass(frozen=True)
+class RecommendationList:
+    """A recommendation list and the active version of each kind it was made with (None: none active)."""
+
+    results: list[Recommendation]
+    model_versions: dict[str, int | None]
+
+    @property
+    def source(self) -> str:
+        """``ranking``, ``rating`` or ``popularity`` (also for an empty list)."""
+        return self.results[0].source if self.results else "popularity"
+
+
 def recommendations_for_user(
     *,
     user: User | AnonymousUser,
@@ -85,8 +105,46 @@ def recommendations_for_user(
     genre: str | None = None,
     exclude_rated: bool = True,
 ) -> list[Recommendation]:
-    """The ``limit`` best items for ``user``, best first, with predicted stars and explanations."""
+    """The ``limit`` best items for ``user``, best first, with predicted stars and explanations.
+
+    Items ``user`` hid never appear; ``exclude_rated`` also leaves out what they rated.
+    """
+    return _cached_recommendations(
+        active=serving_cache.active(), user=user, limit=limit, genre=genre, exclude_rated=exclude_rated
+    )
+
+
+def recommendation_list_for_user(
+    *,
+    user: User | AnonymousUser,
+    limit: int = 10,
+    genre: str | None = None,
+    exclude_rated: bool = True,
+) -> RecommendationList:
+    """:func:`recommendations_for_user` plus the ids of the active versions it was made with."""
     active = serving_cache.active()
+    results = _cached_recommendations(
+        active=active, user=user, limit=limit, genre=genre, exclude_rated=exclude_rated
+    )
+    similarity = (
+        ModelVersion.objects.filter(kind=ModelKind.SIMILARITY, status=VersionStatus.ACTIVE)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    versions: dict[str, int | None] = {kind: None for kind in ModelKind.values}
+    versions.update({kind: v.version_id for kind, v in active.items()})
+    versions[ModelKind.SIMILARITY] = similarity
+    return RecommendationList(results=results, model_versions=versions)
+
+
+def _cached_recommendations(
+    *,
+    active: dict[str, ServingVersion],
+    user: User | AnonymousUser,
+    limit: int,
+    genre: str | None,
+    exclude_rated: bool,
+) -> list[Recommendation]:
     user_id = int(user.pk) if user.is_authenticated else -1
     key = list_cache.recommendations_key(
         user_id,
@@ -128,9 +186,10 @@ def _recommend(
             Item.objects.filter(genres__name=genre).values_list("id", flat=True), dtype=np.int64
         )
         allowed = np.isin(ids, genre_ids)
-    exclude = None
-    if exclude_rated and rated_ids.shape[0]:
-        exclude = np.flatnonzero(np.isin(ids, rated_ids))
+    excluded_ids = np.array(hidden_item_ids(user_id=user_id), dtype=np.int64)
+    if exclude_rated:
+        excluded_ids = np.concatenate([excluded_ids, rated_ids])
+    exclude = np.flatnonzero(np.isin(ids, excluded_ids)) if excluded_ids.shape[0] else None
     top = rank_items(scores, limit, exclude=exclude, allowed=allowed)
     if top.shape[0] == 0:
         return []
@@ -208,17 +267,42 @@ def similar_items(
     """Items most like ``item``: the active similarity version's neighbours, else factor cosine.
 
     ``user`` (optional) is the person looking: items they hid are left out.
+    Cached like recommendation lists (recommender/cache.py): the key holds the
+    live versions and the user's generation, which hiding an item bumps.
     """
+    user_id = int(user.pk) if user is not None and user.is_authenticated else -1
     similarity = ModelVersion.objects.filter(kind=ModelKind.SIMILARITY, status=VersionStatus.ACTIVE).first()
+    active = serving_cache.active()
+    versions = [(kind, v.version_id) for kind, v in active.items()]
+    if similarity is not None:
+        versions.append((ModelKind.SIMILARITY, similarity.pk))
+    key = list_cache.recommendations_key(user_id, versions, similar_to=item.pk, limit=limit)
+    cached = list_cache.cached(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    result = _similar_items(item=item, limit=limit, user_id=user_id, similarity=similarity, active=active)
+    list_cache.remember(key, result)
+    return result
+
+
+def _similar_items(
+    *,
+    item: Item,
+    limit: int,
+    user_id: int,
+    similarity: ModelVersion | None,
+    active: dict[str, ServingVersion],
+) -> list[SimilarItem]:
+    hidden = hidden_item_ids(user_id=user_id) if user_id >= 0 else []
     if similarity is not None:
         rows = list(
             ItemNeighbor.objects.filter(version=similarity, item=item)
+            .exclude(neighbor_id__in=hidden)
             .order_by("rank")
             .select_related("neighbor")[:limit]
         )
         if rows:
             return [SimilarItem(item_id=r.neighbor_id, item=r.neighbor, score=r.score) for r in rows]
-    active = serving_cache.active()
     version = active.get(ModelKind.RANKING) or active.get(ModelKind.RATING)
     if version is None or version.tables.n_factors == 0:
         return []
@@ -227,7 +311,8 @@ def similar_items(
         return []
     unit = version.tables.unit_vectors
     sims = (unit @ unit[pos]).astype(np.float64)
-    top = rank_items(sims, limit, exclude=np.array([pos]))
+    exclude = np.concatenate([[pos], version.positions(hidden)]) if hidden else np.array([pos])
+    top = rank_items(sims, limit, exclude=exclude)
     items = Item.objects.in_bulk(version.item_ids[top].tolist())
     return [
         SimilarItem(
@@ -236,3 +321,45 @@ def similar_items(
         for t in top
         if int(version.item_ids[t]) in items
     ]
+
+
+def model_version_list(*, kind: str | None = None, status: str | None = None) -> QuerySet[ModelVersion]:
+    """Model versions, newest first, optionally of one kind and status."""
+    versions = ModelVersion.objects.order_by("-created_at", "-id")
+    if kind:
+        versions = versions.filter(kind=kind)
+    if status:
+        versions = versions.filter(status=status)
+    return versions
+
+
+@dataclass(frozen=True)
+class TrainingTaskStatus:
+    """A training task as Celery reports it, and the version it created (if any yet)."""
+
+    task_id: str
+    state: str  # Celery's: PENDING (also for unknown ids), STARTED, PROGRESS, SUCCESS, FAILURE, ...
+    result: dict[str, Any] | None  # the task's summary once it succeeded
+    error: str  # why the task failed ("" unless state is FAILURE)
+    version: ModelVersion | None
+
+
+def training_task_status(*, task_id: str) -> TrainingTaskStatus:
+    """What became of the training task ``task_id``; Celery answers PENDING for ids it never saw.
+
+    On the embedded default (eager Celery) the task ran inside the request that
+    queued it and Celery keeps no result: the state stays PENDING and the
+    version (``ModelVersion.task_id``) holds the outcome.
+    """
+    state, info = "PENDING", None
+    if not celery_app.conf.task_always_eager or celery_app.conf.task_store_eager_result:
+        result: AsyncResult[Any] = AsyncResult(task_id, app=celery_app)
+        state, info = str(result.state), result.info
+    version = ModelVersion.objects.filter(task_id=task_id).order_by("-created_at", "-id").first()
+    return TrainingTaskStatus(
+        task_id=task_id,
+        state=state,
+        result=info if state == "SUCCESS" and isinstance(info, dict) else None,
+        error=str(info) if state == "FAILURE" and info is not None else "",
+        version=version,
+    )

@@ -104,6 +104,14 @@ def test_debug_is_off_unless_asked_for() -> None:
             {"DEBUG": "1", "TASTEBASE_SIMILARITY_CRON": "0 0 31 2 *"},
             "TASTEBASE_SIMILARITY_CRON='0 0 31 2 *' is not a valid cron expression",
         ),
+        (
+            {"DEBUG": "1", "TASTEBASE_API_USER_RATE": "600 per minute"},
+            "TASTEBASE_API_USER_RATE='600 per minute' is not a rate",
+        ),
+        (
+            {"DEBUG": "1", "TASTEBASE_API_ANON_RATE": "0/minute"},
+            "TASTEBASE_API_ANON_RATE='0/minute' is not a rate",
+        ),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], named: str) -> None:

@@ -9,6 +9,19 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 
+@pytest.fixture(autouse=True)
+def _fresh_serving_state() -> Any:
+    """Model version ids repeat across tests: no process-level cache may outlive one."""
+    from django.core.cache import cache
+
+    from recommender.serving import serving_cache
+
+    serving_cache.clear()
+    cache.clear()
+    yield
+    serving_cache.clear()
+
+
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
