@@ -83,10 +83,14 @@ def database_check() -> Check:
 
 def cache_check() -> Check:
     """Write a fresh value to the default cache and read it back."""
-    key, value = "tastebase:health:probe", uuid.uuid4().hex
+    # A key of its own per probe: concurrent probes (two workers, a load balancer's
+    # checks) must not overwrite each other's value and report a healthy cache down.
+    value = uuid.uuid4().hex
+    key = f"tastebase:health:probe:{value}"
     try:
         cache.set(key, value, timeout=30)
         read = cache.get(key)
+        cache.delete(key)
     except Exception as exc:  # a cache that raises instead of ignoring its errors
         return _failed("cache", exc)
     if read != value:

@@ -197,7 +197,8 @@ def _recommend(
 
     predicted = _predicted_ratings(rating, user_id, top_ids) if rating is not None and user_id >= 0 else None
     explanations = _explain(order_version, top_ids, rated_ids, rated_scores) if order_version else {}
-    items = Item.objects.in_bulk(top_ids.tolist())
+    # Genres prefetched: the list is cached (pickled with them) and shown with genres.
+    items = Item.objects.prefetch_related("genres").in_bulk(top_ids.tolist())
     needed = {pk for expl in explanations.values() for pk in expl}
     explained = Item.objects.in_bulk(list(needed)) if needed else {}
     return [
@@ -299,7 +300,8 @@ def _similar_items(
             ItemNeighbor.objects.filter(version=similarity, item=item)
             .exclude(neighbor_id__in=hidden)
             .order_by("rank")
-            .select_related("neighbor")[:limit]
+            .select_related("neighbor")
+            .prefetch_related("neighbor__genres")[:limit]
         )
         if rows:
             return [SimilarItem(item_id=r.neighbor_id, item=r.neighbor, score=r.score) for r in rows]
@@ -313,7 +315,7 @@ def _similar_items(
     sims = (unit @ unit[pos]).astype(np.float64)
     exclude = np.concatenate([[pos], version.positions(hidden)]) if hidden else np.array([pos])
     top = rank_items(sims, limit, exclude=exclude)
-    items = Item.objects.in_bulk(version.item_ids[top].tolist())
+    items = Item.objects.prefetch_related("genres").in_bulk(version.item_ids[top].tolist())
     return [
         SimilarItem(
             item_id=int(version.item_ids[t]), item=items[int(version.item_ids[t])], score=float(sims[t])

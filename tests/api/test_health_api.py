@@ -95,3 +95,24 @@ def test_health_answers_503_naming_the_broker_when_it_is_unreachable(
     body = response.json()
     assert body["down"] == ["broker"]
     assert body["checks"]["broker"]["status"] == "down" and body["checks"]["broker"]["detail"]
+
+
+def test_concurrent_cache_probes_never_report_a_healthy_cache_down(db: Any) -> None:
+    """Under load two workers probe at once; a shared probe key made one of them read the
+    other's value and answer 503 (seen in bench_api: about 4% of health checks)."""
+    import threading
+
+    from recommender.health import cache_check
+
+    results: list[str] = []
+
+    def probe() -> None:
+        for _ in range(200):
+            results.append(cache_check().status)
+
+    threads = [threading.Thread(target=probe) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 1200 and set(results) == {"ok"}

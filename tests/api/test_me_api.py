@@ -279,3 +279,17 @@ def test_the_lists_need_a_signed_in_user(api: APIClient, db: Any, method: str) -
     item = ItemFactory()
     for url in (HIDDEN, WATCHLIST) if method == "get" else (hidden_url(item.pk), watchlist_url(item.pk)):
         assert_error(getattr(api, method)(url), 401, "not_authenticated")
+
+
+def test_a_repeated_recommendation_request_is_served_from_the_cache_in_a_few_queries(
+    api: APIClient, trained: Planted, django_assert_max_num_queries: Any
+) -> None:
+    """The list (items with their genres) comes from the cache: no query per item or genre."""
+    as_user(api, trained.user("action"))
+    url = reverse("api:me_recommendations") + "?n=10"
+    first = api.get(url).json()
+    assert len(first["results"]) == 10 and all(r["item"]["genres"] for r in first["results"])
+    # token, active versions, live similarity version
+    with django_assert_max_num_queries(3):
+        again = api.get(url).json()
+    assert again == first
