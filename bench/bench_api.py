@@ -6,8 +6,8 @@
 Setup: a fresh Postgres database, ``migrate``, ``load_demo_data`` (ML-100K),
 ``retrain`` (the three default models), and a token for every ML-100K user
 (``ml1``..``ml943``). The site runs under ``gunicorn config.wsgi -w 2`` with
-DEBUG off, Redis database 13 as its cache (flushed before every run, so each
-starts with no cached lists), Celery eager (a rating write folds the user in
+DEBUG off, Redis database 13 as its cache (its keys deleted before every run,
+so each starts with no cached lists), Celery eager (a rating write folds the user in
 inside the request) and throttle rates raised so the server, not the
 throttle, is measured. Locust (``bench/locustfile_api.py``) runs headless on
 loopback in its own process; its users wait for nothing between requests.
@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -68,6 +69,8 @@ LOCUSTFILE = Path(__file__).with_name("locustfile_api.py")
 UNTHROTTLED = "100000000/minute"
 PAGE_SIZE = 25  # REST_FRAMEWORK["PAGE_SIZE"]
 DATABASE = "tastebase_bench_api"
+#: The site's cache keys start with this (CACHE_KEY_PREFIX), so clearing them leaves other keys alone.
+CACHE_PREFIX = "tastebase-bench-api"
 
 CHILD = r"""
 import json, random, sys
@@ -218,17 +221,43 @@ def cpu_snapshot(master: psutil.Process) -> dict[str, Any]:
     return {**groups, "machine": busy}
 
 
-def cpu_cores(
-    before: dict[str, Any], after: dict[str, Any], wall: float, locust_s: float
-) -> dict[str, float]:
-    """Average cores busy between two snapshots: gunicorn, Postgres (this database), locust, everything else."""
-    used = {
-        group: sum(seconds - before[group].get(pid, 0.0) for pid, seconds in after[group].items()) / wall
-        for group in ("gunicorn", "postgres")
-    }
-    used["locust"] = locust_s / wall
-    used["other"] = max((after["machine"] - before["machine"]) / wall - sum(used.values()), 0.0)
-    return used
+@contextmanager
+def cpu_meter(master: psutil.Process) -> Iterator[dict[str, float]]:
+    """Average cores busy during the block: gunicorn, Postgres (this database), the whole machine.
+
+    Filled in when the block ends, with its wall seconds. Processes are
+    sampled every half second, so a backend that exits mid-run
+    (``CONN_MAX_AGE`` recycles connections) still counts.
+    """
+    cores: dict[str, float] = {}
+    start = cpu_snapshot(master)
+    seen: dict[str, dict[int, float]] = {group: dict(start[group]) for group in ("gunicorn", "postgres")}
+    stop = threading.Event()
+
+    def sample() -> float:
+        snapshot = cpu_snapshot(master)
+        for group, processes in seen.items():
+            processes.update(snapshot[group])
+        return snapshot["machine"]
+
+    def poll() -> None:
+        while not stop.wait(0.5):
+            sample()
+
+    sampler = threading.Thread(target=poll, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        yield cores
+    finally:
+        stop.set()
+        sampler.join()
+        machine = sample()
+        wall = time.perf_counter() - started
+        for group, processes in seen.items():
+            cores[group] = sum(s - start[group].get(pid, 0.0) for pid, s in processes.items()) / wall
+        cores["machine"] = (machine - start["machine"]) / wall
+        cores["wall"] = wall
 
 
 def warm_up(base: str, tokens: list[list[str]], items: list[int]) -> dict[str, int]:
@@ -254,10 +283,13 @@ def warm_up(base: str, tokens: list[list[str]], items: list[int]) -> dict[str, i
 
 
 def flush_cache(redis_url: str) -> None:
-    """Empty the bench's own Redis database (cached lists, generations, health probes)."""
+    """Delete the site's keys (cached lists, generations, throttles, health probes), only those."""
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{CACHE_PREFIX}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
 
 
 # ---- locust ----------------------------------------------------------------------------
@@ -285,14 +317,15 @@ def locust_run(
         user_class,
     ]  # fmt: skip
     env = {**os.environ, "BENCH_API_CONFIG": str(config_path)}
-    before = cpu_snapshot(master)
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120)
-    wall = time.perf_counter() - started
-    after = cpu_snapshot(master)
+    with cpu_meter(master) as cores:
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120
+        )
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"locust {user_class} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     raw = json.loads(out.read_text(encoding="utf-8"))
+    cores["locust"] = raw["cpu_s"] / cores["wall"]
+    cores["other"] = max(cores["machine"] - cores["gunicorn"] - cores["postgres"] - cores["locust"], 0.0)
     rows = {}
     for name, r in raw["requests"].items():
         statuses = {int(k): v for k, v in r["statuses"].items()}
@@ -323,7 +356,7 @@ def locust_run(
         "rows": rows,
         "raw": raw,
         "out": out,
-        "cpu": cpu_cores(before, after, wall, raw["cpu_s"]),
+        "cpu": cores,
         "locust_cpu_warning": cpu_note,
         "error_samples": raw["error_samples"],
     }
@@ -490,9 +523,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument(
-        "--redis-url", default="redis://127.0.0.1:6379/13", help="a Redis database of its own"
-    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="Redis for the site's cache")
     parser.add_argument("--no-write", action="store_true", help="print only, do not touch docs/benchmarks.md")
     args = parser.parse_args()
     # A plain kill would skip the clean-up below (gunicorn, the database, the Redis database).
@@ -509,7 +540,7 @@ def main() -> None:
             DEBUG="0",
             ALLOWED_HOSTS="127.0.0.1",
             REDIS_URL=args.redis_url,
-            CACHE_KEY_PREFIX="tastebase-bench-api",
+            CACHE_KEY_PREFIX=CACHE_PREFIX,
             # REDIS_URL would otherwise become the broker too: keep tasks in-process.
             CELERY_TASK_ALWAYS_EAGER="1",
             TASTEBASE_API_USER_RATE=UNTHROTTLED,
