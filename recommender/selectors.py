@@ -32,7 +32,7 @@ from ratings.models import Rating
 from recommender.engine.tables import rank_items
 
 from . import cache as list_cache
-from .models import ItemNeighbor, ModelKind, ModelVersion, UserFactor, VersionStatus, vector_from_bytes
+from .models import ItemNeighbor, ModelKind, ModelVersion, UserFactor, vector_from_bytes
 from .serving import ServingVersion, serving_cache
 
 #: A rating at or above this counts as "liked" for explanations.
@@ -122,18 +122,11 @@ def recommendation_list_for_user(
     exclude_rated: bool = True,
 ) -> RecommendationList:
     """:func:`recommendations_for_user` plus the ids of the active versions it was made with."""
-    active = serving_cache.active()
+    active, ids = serving_cache.state()
     results = _cached_recommendations(
         active=active, user=user, limit=limit, genre=genre, exclude_rated=exclude_rated
     )
-    similarity = (
-        ModelVersion.objects.filter(kind=ModelKind.SIMILARITY, status=VersionStatus.ACTIVE)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    versions: dict[str, int | None] = {kind: None for kind in ModelKind.values}
-    versions.update({kind: v.version_id for kind, v in active.items()})
-    versions[ModelKind.SIMILARITY] = similarity
+    versions: dict[str, int | None] = {kind: ids.get(kind) for kind in ModelKind.values}
     return RecommendationList(results=results, model_versions=versions)
 
 
@@ -272,12 +265,9 @@ def similar_items(
     live versions and the user's generation, which hiding an item bumps.
     """
     user_id = int(user.pk) if user is not None and user.is_authenticated else -1
-    similarity = ModelVersion.objects.filter(kind=ModelKind.SIMILARITY, status=VersionStatus.ACTIVE).first()
-    active = serving_cache.active()
-    versions = [(kind, v.version_id) for kind, v in active.items()]
-    if similarity is not None:
-        versions.append((ModelKind.SIMILARITY, similarity.pk))
-    key = list_cache.recommendations_key(user_id, versions, similar_to=item.pk, limit=limit)
+    active, ids = serving_cache.state()
+    similarity = ids.get(ModelKind.SIMILARITY)
+    key = list_cache.recommendations_key(user_id, ids.items(), similar_to=item.pk, limit=limit)
     cached = list_cache.cached(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
@@ -291,13 +281,13 @@ def _similar_items(
     item: Item,
     limit: int,
     user_id: int,
-    similarity: ModelVersion | None,
+    similarity: int | None,
     active: dict[str, ServingVersion],
 ) -> list[SimilarItem]:
     hidden = hidden_item_ids(user_id=user_id) if user_id >= 0 else []
     if similarity is not None:
         rows = list(
-            ItemNeighbor.objects.filter(version=similarity, item=item)
+            ItemNeighbor.objects.filter(version_id=similarity, item=item)
             .exclude(neighbor_id__in=hidden)
             .order_by("rank")
             .select_related("neighbor")

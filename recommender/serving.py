@@ -95,6 +95,10 @@ def load_serving_version(version: ModelVersion) -> ServingVersion:
     )
 
 
+#: The kinds served from factor tables (similarity is served from its neighbour table).
+FACTOR_KINDS = (ModelKind.RATING, ModelKind.RANKING)
+
+
 class _ServingCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -102,22 +106,29 @@ class _ServingCache:
         self._versions: dict[str, ServingVersion] = {}
 
     def active(self) -> dict[str, ServingVersion]:
-        """Active factor versions by kind, reloaded when the active set changed.
+        """Active factor versions by kind, reloaded when the active set changed."""
+        return self.state()[0]
 
-        One indexed query per call decides; that also catches activations made
-        by another process (the cache is per process).
+    def state(self) -> tuple[dict[str, ServingVersion], dict[str, int]]:
+        """(active factor versions by kind, every active version's id by kind).
+
+        One indexed query per call decides (it also catches activations made by
+        another process: the cache is per process) and gives the similarity
+        version's id too, so a request needs no second query for it.
         """
-        active = ModelVersion.objects.filter(
-            status=VersionStatus.ACTIVE, kind__in=[ModelKind.RATING, ModelKind.RANKING]
-        ).order_by("kind")
-        key = tuple(active.values_list("kind", "pk"))
-        if key == self._key:
-            return self._versions
-        with self._lock:
-            if key != self._key:
-                self._versions = {v.kind: load_serving_version(v) for v in active}
-                self._key = key
-        return self._versions
+        ids = dict(
+            ModelVersion.objects.filter(status=VersionStatus.ACTIVE)
+            .order_by("kind")
+            .values_list("kind", "pk")
+        )
+        key = tuple((kind, pk) for kind, pk in sorted(ids.items()) if kind in FACTOR_KINDS)
+        if key != self._key:
+            with self._lock:
+                if key != self._key:
+                    versions = ModelVersion.objects.filter(pk__in=[pk for _, pk in key])
+                    self._versions = {v.kind: load_serving_version(v) for v in versions}
+                    self._key = key
+        return self._versions, ids
 
     def clear(self) -> None:
         with self._lock:
