@@ -15,7 +15,6 @@ output; errors have the one shape of ``config.api``.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -506,7 +505,7 @@ class ModelRetrainApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        queued = retrain_enqueue(**data.validated_data)
+        queued = retrain_request(**data.validated_data)
         return Response(self.OutputSerializer(queued).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -669,7 +668,7 @@ def _retrain_validate(*, kind: str, algorithm: str | None, params: dict[str, Any
     return algorithm
 
 
-def retrain_enqueue(*, kind: str, algorithm: str | None = None, params: dict[str, Any]) -> dict[str, str]:
+def retrain_request(*, kind: str, algorithm: str | None = None, params: dict[str, Any]) -> dict[str, str]:
     """Check a training request, then queue it; returns the task id, kind and algorithm.
 
     400 if the registry refuses the algorithm or its parameters, 409 while a
@@ -678,10 +677,7 @@ def retrain_enqueue(*, kind: str, algorithm: str | None = None, params: dict[str
     unreachable. On the embedded default (eager Celery) the run happens here
     and now; its failure is recorded on its version, not raised.
     """
-    from kombu.exceptions import OperationalError
-    from kombu.utils.url import maybe_sanitize_url
-
-    from .tasks import retrain
+    from .tasks import BrokerUnavailable, retrain_enqueue
 
     algorithm = _retrain_validate(kind=kind, algorithm=algorithm, params=params)
     try:
@@ -692,23 +688,12 @@ def retrain_enqueue(*, kind: str, algorithm: str | None = None, params: dict[str
     if holder:
         raise Conflict(f"a training run is in progress (lock held by {holder}); try again when it finishes")
 
-    task_id = str(uuid.uuid4())
-    kwargs = {"kind": kind, "algorithm": algorithm, "params": params, "force": False}
-    queued = {"task_id": task_id, "kind": kind, "algorithm": algorithm}
-    app = retrain.app
-    if app.conf.task_always_eager:
-        # throw=False: a failed run is recorded on its version (and logged), not a 500.
-        retrain.apply(kwargs=kwargs, task_id=task_id, throw=False)
-        return queued
-    where = f"the Celery broker at {maybe_sanitize_url(app.conf.broker_url)}"
     try:
-        with app.connection_for_write() as connection:  # look first: publishing would retry for long
-            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
-        retrain.apply_async(kwargs=kwargs, task_id=task_id, retry=False)
-    except (OperationalError, OSError, RuntimeError) as exc:  # RuntimeError: the result backend gave up
-        logger.warning("could not queue %s (%s) on %s: %s", algorithm, kind, where, exc)
-        raise ServiceUnavailable(f"could not queue the training run: {where} is unreachable") from None
-    return queued
+        task_id = retrain_enqueue(kind=kind, algorithm=algorithm, params=params)
+    except BrokerUnavailable as exc:
+        logger.warning("could not queue %s (%s): %s", algorithm, kind, exc)
+        raise ServiceUnavailable(f"could not queue the training run: {exc}") from None
+    return {"task_id": task_id, "kind": kind, "algorithm": algorithm}
 
 
 # ---- health ----------------------------------------------------------------------------

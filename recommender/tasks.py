@@ -72,3 +72,45 @@ def refresh_similarity() -> dict[str, Any]:
 def enqueue_retrain(**kwargs: Any) -> None:
     """Queue a retrain once the current transaction commits (never on uncommitted data)."""
     transaction.on_commit(lambda: retrain.delay(**kwargs))
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Celery broker (or its result backend) could not take the task; the message says where."""
+
+
+def retrain_enqueue(
+    *, kind: str, algorithm: str, params: dict[str, Any], force: bool = False, task_id: str | None = None
+) -> str:
+    """Queue one training run and return its task id, or raise :class:`BrokerUnavailable` at once.
+
+    On the embedded default (eager Celery) the run happens here and now; its
+    failure is recorded on its version (and logged), not raised. With a broker,
+    the connection is tried first (once, with a short timeout): publishing
+    would otherwise retry for long, and the result backend subscribes before
+    publishing (20 tries a second apart).
+    """
+    import uuid
+
+    from kombu.exceptions import OperationalError as BrokerError
+    from kombu.utils.url import maybe_sanitize_url
+
+    task_id = task_id or str(uuid.uuid4())
+    kwargs = {"kind": kind, "algorithm": algorithm, "params": params, "force": force}
+    app = retrain.app
+    if app.conf.task_always_eager:
+        retrain.apply(kwargs=kwargs, task_id=task_id, throw=False)
+        return task_id
+    where = f"the Celery broker at {maybe_sanitize_url(app.conf.broker_url)}"
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    except (BrokerError, OSError) as exc:
+        raise BrokerUnavailable(f"{where} is unreachable ({exc})") from None
+    try:
+        retrain.apply_async(kwargs=kwargs, task_id=task_id, retry=False)
+    except (BrokerError, OSError, RuntimeError) as exc:  # RuntimeError: the result backend gave up
+        backend = maybe_sanitize_url(str(app.conf.result_backend))
+        raise BrokerUnavailable(
+            f"{where} (results: {backend}) refused the task: {' '.join(str(exc).split())}"
+        ) from None
+    return task_id

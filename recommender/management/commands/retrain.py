@@ -84,35 +84,14 @@ class Command(BaseCommand):
 
     def _enqueue(self, kind: str, algorithm: str, params: dict[str, Any], force: bool) -> str:
         """Queue one training task; an unreachable broker is a CommandError at once, not a hang."""
-        from kombu.exceptions import OperationalError
-        from kombu.utils.url import maybe_sanitize_url
+        from recommender.tasks import BrokerUnavailable, retrain_enqueue
 
-        from recommender.tasks import retrain
-
-        kwargs = {"kind": kind, "algorithm": algorithm, "params": params, "force": force}
-        app = retrain.app
-        if app.conf.task_always_eager:  # the embedded default: "queued" runs here and now
-            return str(retrain.apply_async(kwargs=kwargs).id)
-        where = f"the Celery broker at {maybe_sanitize_url(app.conf.broker_url)}"
         try:
-            # Look first: publishing would retry, and before that subscribe to the
-            # result on the result backend (20 tries a second apart).
-            with app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, interval_start=0)
-        except OperationalError as exc:
+            return retrain_enqueue(kind=kind, algorithm=algorithm, params=params, force=force)
+        except BrokerUnavailable as exc:
             raise CommandError(
-                f"could not queue {algorithm} ({kind}): {where} is unreachable ({exc}). "
-                "Start it, or train in this process without --async."
+                f"could not queue {algorithm} ({kind}): {exc}. Start it, or train in this process without --async."
             ) from None
-        try:
-            result = retrain.apply_async(kwargs=kwargs, retry=False)
-        except (OperationalError, RuntimeError) as exc:  # RuntimeError: the result backend gave up
-            backend = maybe_sanitize_url(str(app.conf.result_backend))
-            raise CommandError(
-                f"could not queue {algorithm} ({kind}) on {where} (results: {backend}): "
-                f"{' '.join(str(exc).split())}"
-            ) from None
-        return str(result.id)
 
     def _train(self, kind: str, algorithm: str, params: dict[str, Any], force: bool) -> int:
         bar = self._progress_bar(f"{algorithm}")
