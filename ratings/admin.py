@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
 
 from .lists import hidden_add, hidden_remove, watchlist_add, watchlist_remove
@@ -47,38 +50,32 @@ class _UserListAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["created_at"]
     show_full_result_count = False
     list_per_page = 50
+    add: Callable[..., tuple[Any, bool]]
+    remove: Callable[..., bool]
+
+    # Through the services (hiding and un-hiding invalidate the user's cached lists).
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            old = type(obj).objects.select_related("user", "item").get(pk=obj.pk)
+            type(self).remove(user=old.user, item=old.item)
+        saved, _ = type(self).add(user=obj.user, item=obj.item)
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        type(self).remove(user=obj.user, item=obj.item)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for entry in queryset.select_related("user", "item"):
+            type(self).remove(user=entry.user, item=entry.item)
 
 
 @admin.register(Hidden)
 class HiddenAdmin(_UserListAdmin):
-    # Through the services: hiding and un-hiding invalidate the user's cached lists.
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        if change:
-            old = Hidden.objects.select_related("user", "item").get(pk=obj.pk)
-            hidden_remove(user=old.user, item=old.item)
-        saved, _ = hidden_add(user=obj.user, item=obj.item)
-        obj.pk, obj.created_at = saved.pk, saved.created_at
-
-    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
-        hidden_remove(user=obj.user, item=obj.item)
-
-    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
-        for entry in queryset.select_related("user", "item"):
-            hidden_remove(user=entry.user, item=entry.item)
+    add = staticmethod(hidden_add)
+    remove = staticmethod(hidden_remove)
 
 
 @admin.register(Watchlist)
 class WatchlistAdmin(_UserListAdmin):
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        if change:
-            old = Watchlist.objects.select_related("user", "item").get(pk=obj.pk)
-            watchlist_remove(user=old.user, item=old.item)
-        saved, _ = watchlist_add(user=obj.user, item=obj.item)
-        obj.pk, obj.created_at = saved.pk, saved.created_at
-
-    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
-        watchlist_remove(user=obj.user, item=obj.item)
-
-    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
-        for entry in queryset.select_related("user", "item"):
-            watchlist_remove(user=entry.user, item=entry.item)
+    add = staticmethod(watchlist_add)
+    remove = staticmethod(watchlist_remove)

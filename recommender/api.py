@@ -15,6 +15,7 @@ output; errors have the one shape of ``config.api``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
+    extend_schema_view,
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
@@ -256,92 +258,96 @@ class ListEntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
     created_at = serializers.DateTimeField()
 
 
-class MeHiddenListApi(APIView):
+class _UserListApi(APIView):
+    """GET a per-user list (hidden items, watchlist), newest first, paginated."""
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = Pagination
+    entries: Callable[..., Any]  # ratings.lists selector: user -> queryset
+
+    def get(self, request: AuthenticatedRequest) -> Response:
+        paginator = Pagination()
+        page: list[Any] | None = paginator.paginate_queryset(
+            type(self).entries(user=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(ListEntrySerializer(page, many=True).data)
+
+
+class _UserListItemApi(APIView):
+    """PUT (idempotent add: 201 new, 200 already there) or DELETE (204; 404 if absent) one item."""
+
+    permission_classes = [IsAuthenticated]
+    add: Callable[..., tuple[Any, bool]]  # ratings.lists service
+    remove: Callable[..., bool]
+    absent: str  # "is not hidden", ...
+
+    def put(self, request: AuthenticatedRequest, item_id: int) -> Response:
+        item = get_object_or_404(Item, pk=item_id)
+        entry, created = type(self).add(user=request.user, item=item)
+        return Response(
+            ListEntrySerializer(entry).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    def delete(self, request: AuthenticatedRequest, item_id: int) -> Response:
+        item = get_object_or_404(Item, pk=item_id)
+        if not type(self).remove(user=request.user, item=item):
+            raise exceptions.NotFound(f"Item {item_id} {self.absent}.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _list_schema(example: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(
+            responses={200: ListEntrySerializer(many=True)},
+            examples=[OpenApiExample(example, value=LIST_ENTRY_EXAMPLE, response_only=True)],
+        )
+    )
+
+
+def _list_item_schema(example: str, added: str, absent: str) -> Any:
+    return extend_schema_view(
+        put=extend_schema(
+            request=None,
+            responses={201: ListEntrySerializer, 200: ListEntrySerializer},
+            examples=[OpenApiExample(example, value=LIST_ENTRY_EXAMPLE, response_only=True)],
+            description=f"201 when newly {added}, 200 when it already was.",
+        ),
+        delete=extend_schema(request=None, responses={204: None}, description=f"404 when the item {absent}."),
+    )
+
+
+@_list_schema("hidden items")
+class MeHiddenListApi(_UserListApi):
     """Items the caller hid: never in their recommendations or similar-item lists."""
 
-    permission_classes = [IsAuthenticated]
-    pagination_class = Pagination
-
-    @extend_schema(
-        responses={200: ListEntrySerializer(many=True)},
-        examples=[OpenApiExample("hidden items", value=LIST_ENTRY_EXAMPLE, response_only=True)],
-    )
-    def get(self, request: AuthenticatedRequest) -> Response:
-        paginator = Pagination()
-        page = paginator.paginate_queryset(hidden_items(user=request.user), request, view=self)
-        return paginator.get_paginated_response(ListEntrySerializer(page, many=True).data)
+    entries = staticmethod(hidden_items)
 
 
 @extend_schema(parameters=[ITEM_ID])
-class MeHiddenItemApi(APIView):
+@_list_item_schema("hidden", added="hidden", absent="was not hidden")
+class MeHiddenItemApi(_UserListItemApi):
     """Hide an item from the caller (PUT, idempotent) or show it again (DELETE)."""
 
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(
-        request=None,
-        responses={201: ListEntrySerializer, 200: ListEntrySerializer},
-        examples=[OpenApiExample("hidden", value=LIST_ENTRY_EXAMPLE, response_only=True)],
-        description="201 when newly hidden, 200 when it already was.",
-    )
-    def put(self, request: AuthenticatedRequest, item_id: int) -> Response:
-        item = get_object_or_404(Item, pk=item_id)
-        entry, created = hidden_add(user=request.user, item=item)
-        return Response(
-            ListEntrySerializer(entry).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
-
-    @extend_schema(request=None, responses={204: None}, description="404 when the item was not hidden.")
-    def delete(self, request: AuthenticatedRequest, item_id: int) -> Response:
-        item = get_object_or_404(Item, pk=item_id)
-        if not hidden_remove(user=request.user, item=item):
-            raise exceptions.NotFound(f"Item {item_id} is not hidden.")
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    add = staticmethod(hidden_add)
+    remove = staticmethod(hidden_remove)
+    absent = "is not hidden"
 
 
-class MeWatchlistListApi(APIView):
+@_list_schema("a watchlist")
+class MeWatchlistListApi(_UserListApi):
     """The caller's watchlist, most recently added first."""
 
-    permission_classes = [IsAuthenticated]
-    pagination_class = Pagination
-
-    @extend_schema(
-        responses={200: ListEntrySerializer(many=True)},
-        examples=[OpenApiExample("a watchlist", value=LIST_ENTRY_EXAMPLE, response_only=True)],
-    )
-    def get(self, request: AuthenticatedRequest) -> Response:
-        paginator = Pagination()
-        page = paginator.paginate_queryset(watchlist_items(user=request.user), request, view=self)
-        return paginator.get_paginated_response(ListEntrySerializer(page, many=True).data)
+    entries = staticmethod(watchlist_items)
 
 
 @extend_schema(parameters=[ITEM_ID])
-class MeWatchlistItemApi(APIView):
+@_list_item_schema("on the watchlist", added="added", absent="was not on the watchlist")
+class MeWatchlistItemApi(_UserListItemApi):
     """Put an item on the caller's watchlist (PUT, idempotent) or take it off (DELETE)."""
 
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(
-        request=None,
-        responses={201: ListEntrySerializer, 200: ListEntrySerializer},
-        examples=[OpenApiExample("on the watchlist", value=LIST_ENTRY_EXAMPLE, response_only=True)],
-        description="201 when newly added, 200 when it already was on the watchlist.",
-    )
-    def put(self, request: AuthenticatedRequest, item_id: int) -> Response:
-        item = get_object_or_404(Item, pk=item_id)
-        entry, created = watchlist_add(user=request.user, item=item)
-        return Response(
-            ListEntrySerializer(entry).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
-
-    @extend_schema(
-        request=None, responses={204: None}, description="404 when the item was not on the watchlist."
-    )
-    def delete(self, request: AuthenticatedRequest, item_id: int) -> Response:
-        item = get_object_or_404(Item, pk=item_id)
-        if not watchlist_remove(user=request.user, item=item):
-            raise exceptions.NotFound(f"Item {item_id} is not on the watchlist.")
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    add = staticmethod(watchlist_add)
+    remove = staticmethod(watchlist_remove)
+    absent = "is not on the watchlist"
 
 
 # ---- staff: any user's list, model versions, training ------------------------------------
