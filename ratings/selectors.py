@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
+from numpy.typing import NDArray
 
 from catalog.models import Item
 
@@ -42,4 +44,13 @@ def rating_list(
         ratings.select_related("item")
         .prefetch_related("item__genres")
         .order_by(*RATING_ORDERINGS.get(ordering, RATING_ORDERINGS[DEFAULT_RATING_ORDERING]))
+    )
+
+
+def user_rating_arrays(*, user_id: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """(item ids, scores) of everything ``user_id`` rated, as numpy arrays (fold-in and scoring input)."""
+    rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
+    return (
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
     )

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from catalog.models import Item
 from config.celery import app as celery_app
 from ratings.lists import hidden_item_ids
-from ratings.models import Rating
+from ratings.selectors import user_rating_arrays
 from recommender.engine.tables import rank_items
 
 from . import cache as list_cache
@@ -54,14 +54,6 @@ class SimilarItem:
     item_id: int
     item: Item
     score: float
-
-
-def _user_ratings(user_id: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
-    return (
-        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
-    )
 
 
 def stored_user_factors(version: ServingVersion, user_id: int) -> tuple[NDArray[np.float32], float] | None:
@@ -157,7 +149,9 @@ def _cached_recommendations(
 def _recommend(
     *, active: dict[str, ServingVersion], user_id: int, limit: int, genre: str | None, exclude_rated: bool
 ) -> list[Recommendation]:
-    rated_ids, rated_scores = _user_ratings(user_id) if user_id >= 0 else (np.empty(0, np.int64), np.empty(0))
+    rated_ids, rated_scores = (
+        user_rating_arrays(user_id=user_id) if user_id >= 0 else (np.empty(0, np.int64), np.empty(0))
+    )
     ranking, rating = active.get(ModelKind.RANKING), active.get(ModelKind.RATING)
 
     order_version = ranking or rating

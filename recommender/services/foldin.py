@@ -19,6 +19,7 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from ratings.models import Rating, UserRatingStamp
+from ratings.selectors import user_rating_arrays
 from recommender.cache import user_lists_invalidate
 from recommender.engine.interactions import Interactions
 
@@ -29,14 +30,6 @@ logger = logging.getLogger(__name__)
 
 #: A user's ``(vector, bias)`` in one version, or None when it knows none of their items.
 Factors = tuple[np.ndarray, float] | None
-
-
-def _user_ratings(user_id: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = list(Rating.objects.filter(user_id=user_id).values_list("item_id", "score"))
-    return (
-        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
-    )
 
 
 def _lock_user(user_id: int) -> None:
@@ -81,7 +74,7 @@ def user_fold_in_version(*, version: ServingVersion, user_id: int) -> Factors:
     """
     with transaction.atomic():
         _lock_user(user_id)
-        item_ids, scores = _user_ratings(user_id)
+        item_ids, scores = user_rating_arrays(user_id=user_id)
         factors = _fold_in(version, user_id, item_ids, scores)
         _store(version, user_id, factors)
     return factors
@@ -116,7 +109,7 @@ def user_factors_refresh(user_id: int) -> None:
         try:
             with transaction.atomic():
                 _lock_user(user_id)
-                item_ids, scores = _user_ratings(user_id)
+                item_ids, scores = user_rating_arrays(user_id=user_id)
                 for version in active:
                     try:
                         factors = _fold_in(version, user_id, item_ids, scores)
