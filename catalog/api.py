@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -28,7 +27,7 @@ from ratings.selectors import rating_for
 from recommender.selectors import predicted_rating_for_user, similar_items
 
 from .models import Genre, Item
-from .selectors import ItemFilters, genre_exists, genre_list, item_get, item_list
+from .selectors import ItemCard, ItemFilters, genre_exists, genre_list, item_get, item_list
 
 #: The API's ``ordering`` values -> :data:`catalog.selectors.ITEM_ORDERINGS` keys.
 #: "popularity" is the number of ratings, "mean_rating" the mean score (unrated items last).
@@ -77,6 +76,18 @@ class ItemSerializer(serializers.ModelSerializer[Item]):
             "rating_count": {"help_text": "number of ratings"},
             "rating_mean": {"help_text": "mean score; null without ratings"},
         }
+
+
+def item_card_body(card: ItemCard) -> dict[str, Any]:
+    """A list's :class:`~catalog.selectors.ItemCard` in :class:`ItemSerializer`'s shape."""
+    return {
+        "id": card.id,
+        "title": card.title,
+        "year": card.year,
+        "genres": list(card.genres),
+        "rating_count": card.rating_count,
+        "rating_mean": card.rating_mean,
+    }
 
 
 class ItemListApi(APIView):
@@ -251,8 +262,8 @@ class ItemSimilarApi(APIView):
         if item is None:
             raise item_not_found(item_id)
         similar = similar_items(item=item, limit=limit, user=request.user)
-        prefetch_related_objects([s.item for s in similar], "genres")
-        return Response(self.OutputSerializer({"results": similar}).data)
+        # Built from the cached plain data in OutputSerializer's shape (see _recommendation_body).
+        return Response({"results": [{"item": item_card_body(s.item), "score": s.score} for s in similar]})
 
 
 class GenreListApi(APIView):

@@ -72,6 +72,56 @@ def items_by_id(*, item_ids: Iterable[int]) -> dict[int, Item]:
     return Item.objects.in_bulk(list(wanted)) if wanted else {}
 
 
+@dataclass(frozen=True, slots=True)
+class ItemCard:
+    """What a list shows of an item (title, year, genres, stats): plain data, cheap to cache and pickle.
+
+    Recommendation and similar-item lists are cached per user (``recommender.cache``);
+    a model instance with prefetched genres costs many times more to unpickle on
+    every cache hit than these six fields.
+    """
+
+    id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    rating_count: int
+    rating_mean: float | None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+def item_cards(*, item_ids: Iterable[int]) -> dict[int, ItemCard]:
+    """The cards of the items among ``item_ids`` that exist, by id (one query: a row per item
+    and genre; genres in name order)."""
+    wanted = list({int(pk) for pk in item_ids if 0 < int(pk) <= MAX_ID})
+    if not wanted:
+        return {}
+    rows = (
+        Item.objects.filter(pk__in=wanted)
+        .order_by("id", "genres__name")
+        .values_list("id", "title", "year", "rating_count", "rating_mean", "genres__name")
+    )
+    fields: dict[int, tuple[str, int | None, int, float | None]] = {}
+    genres: dict[int, list[str]] = {}
+    for pk, title, year, count, mean, genre in rows:
+        fields[pk] = (title, year, count, mean)
+        names = genres.setdefault(pk, [])
+        if genre is not None:
+            names.append(genre)
+    return {
+        pk: ItemCard(
+            id=pk, title=title, year=year, genres=tuple(genres[pk]), rating_count=count, rating_mean=mean
+        )
+        for pk, (title, year, count, mean) in fields.items()
+    }
+
+
 def genre_list() -> QuerySet[Genre]:
     return Genre.objects.order_by("name")
 

@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 from numpy.typing import NDArray
 
 from catalog.models import Item
+from catalog.selectors import ItemCard, item_cards
 from config.celery import app as celery_app
 from ratings.lists import hidden_item_ids
 from ratings.selectors import user_rating_arrays
@@ -39,31 +40,55 @@ from .serving import ServingVersion, serving_cache
 LIKED_SCORE = 4.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class LikedItem:
+    """An item the user rated highly, named in an explanation ("because you rated *Heat* 5★")."""
+
+    id: int
+    title: str
+    score: float  # the user's rating
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# Lists hold plain data (ItemCard, LikedItem), not model instances: they are cached
+# and unpickled on every hit, and they must not issue queries when rendered.
+@dataclass(frozen=True, slots=True)
 class Recommendation:
     item_id: int
-    item: Item
+    item: ItemCard
     predicted_rating: float | None
     score: float
-    explanation: list[Item]
+    explanation: list[LikedItem]
     source: str  # "ranking", "rating" or "popularity"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SimilarItem:
     item_id: int
-    item: Item
+    item: ItemCard
     score: float
 
 
 def stored_user_factors(version: ServingVersion, user_id: int) -> tuple[NDArray[np.float32], float] | None:
     """The user's stored ``(vector, bias)`` in this version, or None."""
-    row = (
-        UserFactor.objects.filter(version_id=version.version_id, user_id=user_id)
-        .values_list("vector", "bias")
-        .first()
-    )
-    return None if row is None else (vector_from_bytes(row[0]), float(row[1]))
+    return stored_user_factors_in([version], user_id).get(version.version_id)
+
+
+def stored_user_factors_in(
+    versions: list[ServingVersion], user_id: int
+) -> dict[int, tuple[NDArray[np.float32], float]]:
+    """The user's stored ``(vector, bias)`` in each of ``versions`` that has them, by version id
+    (one query for all: a list needs the ordering and the rating version's)."""
+    rows = UserFactor.objects.filter(
+        version_id__in={v.version_id for v in versions}, user_id=user_id
+    ).values_list("version_id", "vector", "bias")
+    return {version_id: (vector_from_bytes(vector), float(bias)) for version_id, vector, bias in rows}
 
 
 def _popularity_scores() -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -138,11 +163,11 @@ def _cached_recommendations(
         genre=genre,
         exclude_rated=exclude_rated,
     )
-    cached = list_cache.cached(key)
+    cached, generation = list_cache.lookup(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     result = _recommend(active=active, user_id=user_id, limit=limit, genre=genre, exclude_rated=exclude_rated)
-    list_cache.remember(key, result)
+    list_cache.remember(key, result, generation)
     return result
 
 
@@ -155,9 +180,10 @@ def _recommend(
     ranking, rating = active.get(ModelKind.RANKING), active.get(ModelKind.RATING)
 
     order_version = ranking or rating
-    user_factors = None
+    factors: dict[int, tuple[NDArray[np.float32], float]] = {}
     if order_version is not None and user_id >= 0 and rated_ids.shape[0] > 0:
-        user_factors = stored_user_factors(order_version, user_id)
+        factors = stored_user_factors_in([v for v in (ranking, rating) if v is not None], user_id)
+    user_factors = factors.get(order_version.version_id) if order_version is not None else None
 
     if order_version is not None and user_factors is not None:
         ids = order_version.item_ids
@@ -182,12 +208,18 @@ def _recommend(
         return []
     top_ids = ids[top]
 
-    predicted = _predicted_ratings(rating, user_id, top_ids) if rating is not None and user_id >= 0 else None
+    predicted = None
+    if rating is not None and user_id >= 0:
+        predicted = _predicted_ratings(rating, top_ids, factors.get(rating.version_id))
     explanations = _explain(order_version, top_ids, rated_ids, rated_scores) if order_version else {}
-    # Genres prefetched: the list is cached (pickled with them) and shown with genres.
-    items = Item.objects.prefetch_related("genres").in_bulk(top_ids.tolist())
     needed = {pk for expl in explanations.values() for pk in expl}
-    explained = Item.objects.in_bulk(list(needed)) if needed else {}
+    items = item_cards(item_ids=[*top_ids.tolist(), *needed])
+    user_scores = dict(zip(rated_ids.tolist(), rated_scores.tolist(), strict=True))
+    explained = {
+        pk: LikedItem(id=pk, title=items[pk].title, score=float(user_scores[pk]))
+        for pk in needed
+        if pk in items
+    }
     return [
         Recommendation(
             item_id=int(item_id),
@@ -203,10 +235,11 @@ def _recommend(
 
 
 def _predicted_ratings(
-    version: ServingVersion, user_id: int, item_ids: NDArray[np.int64]
+    version: ServingVersion,
+    item_ids: NDArray[np.int64],
+    factors: tuple[NDArray[np.float32], float] | None,
 ) -> NDArray[np.float64]:
     """The rating version's stars, clipped to its own scale; the item baseline without user factors."""
-    factors = stored_user_factors(version, user_id)
     positions = version.positions(item_ids)
     if factors is None:
         return version.tables.predict(positions, None)
@@ -246,7 +279,8 @@ def predicted_rating_for_user(*, user: User | AnonymousUser, item: Item) -> floa
     rating = serving_cache.active().get(ModelKind.RATING)
     if rating is None or not user.is_authenticated:
         return None
-    return float(_predicted_ratings(rating, int(user.pk), np.array([item.pk], dtype=np.int64))[0])
+    factors = stored_user_factors(rating, int(user.pk))
+    return float(_predicted_ratings(rating, np.array([item.pk], dtype=np.int64), factors)[0])
 
 
 def similar_items(
@@ -262,11 +296,11 @@ def similar_items(
     active, ids = serving_cache.state()
     similarity = ids.get(ModelKind.SIMILARITY)
     key = list_cache.recommendations_key(user_id, ids.items(), similar_to=item.pk, limit=limit)
-    cached = list_cache.cached(key)
+    cached, generation = list_cache.lookup(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     result = _similar_items(item=item, limit=limit, user_id=user_id, similarity=similarity, active=active)
-    list_cache.remember(key, result)
+    list_cache.remember(key, result, generation)
     return result
 
 
@@ -284,11 +318,11 @@ def _similar_items(
             ItemNeighbor.objects.filter(version_id=similarity, item=item)
             .exclude(neighbor_id__in=hidden)
             .order_by("rank")
-            .select_related("neighbor")
-            .prefetch_related("neighbor__genres")[:limit]
+            .values_list("neighbor_id", "score")[:limit]
         )
         if rows:
-            return [SimilarItem(item_id=r.neighbor_id, item=r.neighbor, score=r.score) for r in rows]
+            cards = item_cards(item_ids=[pk for pk, _ in rows])
+            return [SimilarItem(item_id=pk, item=cards[pk], score=score) for pk, score in rows if pk in cards]
     version = active.get(ModelKind.RANKING) or active.get(ModelKind.RATING)
     if version is None or version.tables.n_factors == 0:
         return []
@@ -299,7 +333,7 @@ def _similar_items(
     sims = (unit @ unit[pos]).astype(np.float64)
     exclude = np.concatenate([[pos], version.positions(hidden)]) if hidden else np.array([pos])
     top = rank_items(sims, limit, exclude=exclude)
-    items = Item.objects.prefetch_related("genres").in_bulk(version.item_ids[top].tolist())
+    items = item_cards(item_ids=version.item_ids[top].tolist())
     return [
         SimilarItem(
             item_id=int(version.item_ids[t]), item=items[int(version.item_ids[t])], score=float(sims[t])
