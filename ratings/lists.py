@@ -96,6 +96,36 @@ def watchlist_items(*, user: User) -> QuerySet[Watchlist]:
     )
 
 
+def hidden_contains(*, user: User, item: Item) -> bool:
+    return Hidden.objects.filter(user=user, item=item).exists()
+
+
+def watchlist_contains(*, user: User, item: Item) -> bool:
+    return Watchlist.objects.filter(user=user, item=item).exists()
+
+
+@dataclass(frozen=True)
+class ItemListState:
+    """Which of some items a user hid and which are on their watchlist (for a page of items)."""
+
+    hidden: frozenset[int]
+    watchlisted: frozenset[int]
+
+
+def item_list_state(*, user: User, item_ids: list[int]) -> ItemListState:
+    """Two queries for a whole page of items, not two per item."""
+    hidden = Hidden.objects.filter(user=user, item_id__in=item_ids).values_list("item_id", flat=True)
+    watchlisted = Watchlist.objects.filter(user=user, item_id__in=item_ids).values_list("item_id", flat=True)
+    return ItemListState(hidden=frozenset(hidden), watchlisted=frozenset(watchlisted))
+
+
+def watchlist_item_ids(*, user_id: int) -> list[int]:
+    """Ids of the items on ``user_id``'s watchlist (none for an anonymous visitor, ``user_id`` < 0)."""
+    if user_id < 0:
+        return []
+    return list(Watchlist.objects.filter(user_id=user_id).values_list("item_id", flat=True))
+
+
 # ---- counts --------------------------------------------------------------------
 
 

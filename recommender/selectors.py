@@ -28,8 +28,9 @@ from numpy.typing import NDArray
 from catalog.models import Item
 from catalog.selectors import ItemCard, item_cards
 from config.celery import app as celery_app
-from ratings.lists import hidden_item_ids
-from ratings.selectors import user_rating_arrays
+from ratings.lists import hidden_item_ids, watchlist_item_ids
+from ratings.models import Rating
+from ratings.selectors import ratings_by_item, user_rating_arrays
 from recommender.engine.tables import rank_items
 
 from . import cache as list_cache
@@ -208,9 +209,10 @@ def _recommend(
         return []
     top_ids = ids[top]
 
+    # Stars only from a personal model: an item's baseline is not "what you'd rate it".
     predicted = None
-    if rating is not None and user_id >= 0:
-        predicted = _predicted_ratings(rating, top_ids, factors.get(rating.version_id))
+    if rating is not None and rating.version_id in factors:
+        predicted = _predicted_ratings(rating, top_ids, factors[rating.version_id])
     explanations = _explain(order_version, top_ids, rated_ids, rated_scores) if order_version else {}
     needed = {pk for expl in explanations.values() for pk in expl}
     items = item_cards(item_ids=[*top_ids.tolist(), *needed])
@@ -273,14 +275,151 @@ def _explain(
     return out
 
 
+@dataclass(frozen=True)
+class ItemRow:
+    """One item as a list page shows it to a person: the card, their rating, the stars the
+    model predicts for them (only with a personal model), whether it is on their watchlist,
+    and why it was recommended (For you only)."""
+
+    item: ItemCard
+    your_score: float | None
+    predicted: float | None
+    watchlisted: bool
+    explanation: list[LikedItem]
+
+
+def item_rows_for_user(
+    *,
+    user: User | AnonymousUser,
+    cards: list[ItemCard],
+    predicted: dict[int, float] | None = None,
+    explanations: dict[int, list[LikedItem]] | None = None,
+) -> list[ItemRow]:
+    """Rows for ``cards`` in their order, in at most three queries for the whole page.
+
+    ``predicted`` (already known, e.g. from a recommendation list) saves the prediction.
+    """
+    ids = [c.id for c in cards]
+    user_id = int(user.pk) if user.is_authenticated else -1
+    scores = ratings_by_item(user=user, item_ids=ids)
+    if predicted is None:
+        predicted = predicted_ratings_for_user(user_id=user_id, item_ids=ids)
+    watching = set(watchlist_item_ids(user_id=user_id)) if user_id >= 0 else set()
+    return [
+        ItemRow(
+            item=c,
+            your_score=scores.get(c.id),
+            predicted=predicted.get(c.id),
+            watchlisted=c.id in watching,
+            explanation=(explanations or {}).get(c.id, []),
+        )
+        for c in cards
+    ]
+
+
+#: The For you page ranks this many of the ranking model's best items by predicted stars.
+FOR_YOU_CANDIDATES = 200
+
+
+@dataclass(frozen=True)
+class ForYouList:
+    """The For you page's list and what its order means.
+
+    ``order``: ``"predicted"`` (the ranking model's best candidates, shown by the
+    rating model's predicted stars, best first), ``"ranking"`` (the ranking model's
+    order; no rating model to give stars) or ``"popularity"`` (no personal model yet:
+    damped mean rating, no predicted stars).
+    """
+
+    results: list[Recommendation]
+    order: str
+
+    @property
+    def personalized(self) -> bool:
+        return self.order != "popularity"
+
+
+def for_you_list(
+    *,
+    user: User | AnonymousUser,
+    genre: str | None = None,
+    year_min: int | None = None,
+    year_max: int | None = None,
+    exclude_watchlisted: bool = False,
+) -> ForYouList:
+    """What the For you page shows: candidates from the ranking model (what people like you
+    watch and like), ordered by the stars the rating model predicts for you, so the order and
+    the stars tell one story. Filters apply to the candidates; the page paginates the result."""
+    recs = recommendations_for_user(user=user, limit=FOR_YOU_CANDIDATES, genre=genre)
+    if year_min is not None:
+        recs = [r for r in recs if r.item.year is not None and r.item.year >= year_min]
+    if year_max is not None:
+        recs = [r for r in recs if r.item.year is not None and r.item.year <= year_max]
+    if exclude_watchlisted and user.is_authenticated:
+        watching = set(watchlist_item_ids(user_id=int(user.pk)))
+        recs = [r for r in recs if r.item_id not in watching]
+    if not recs or recs[0].source == "popularity":
+        return ForYouList(results=recs, order="popularity")
+    if any(r.predicted_rating is None for r in recs):
+        return ForYouList(results=recs, order="ranking")
+    # Stable: equal stars keep the ranking model's order.
+    ordered = sorted(recs, key=lambda r: -(r.predicted_rating or 0.0))
+    return ForYouList(results=ordered, order="predicted")
+
+
+def onboarding_items(*, user: User, limit: int = 24, exclude: list[int] | None = None) -> list[ItemCard]:
+    """Items for a new user to rate: well-known (most rated) and varied (round-robin over genres,
+    so the first screen is not all dramas), leaving out what they rated, hid or ``exclude``."""
+    skip = set(Rating.objects.filter(user=user).values_list("item_id", flat=True))
+    skip |= set(hidden_item_ids(user_id=int(user.pk))) | set(exclude or [])
+    # The most rated few hundred are the pool; a person knows some of them.
+    pool = list(
+        Item.objects.filter(rating_count__gt=0)
+        .exclude(pk__in=skip)
+        .order_by("-rating_count", "id")
+        .values_list("id", flat=True)[: max(limit * 12, 200)]
+    )
+    cards = item_cards(item_ids=pool)
+    by_genre: dict[str, list[int]] = {}
+    for pk in pool:
+        card = cards.get(pk)
+        if card is not None:
+            by_genre.setdefault(card.genres[0] if card.genres else "", []).append(pk)
+    picked: list[int] = []
+    seen: set[int] = set()
+    queues = sorted(by_genre.values(), key=lambda ids: pool.index(ids[0]))
+    while len(picked) < limit and any(queues):
+        for queue in queues:
+            while queue and queue[0] in seen:
+                queue.pop(0)
+            if queue and len(picked) < limit:
+                pk = queue.pop(0)
+                picked.append(pk)
+                seen.add(pk)
+    return [cards[pk] for pk in picked]
+
+
 def predicted_rating_for_user(*, user: User | AnonymousUser, item: Item) -> float | None:
-    """The active rating version's predicted stars of ``item`` for ``user`` (None without a rating version
-    or for anonymous users); the item's baseline when the user has no stored factors yet."""
-    rating = serving_cache.active().get(ModelKind.RATING)
-    if rating is None or not user.is_authenticated:
+    """The active rating version's predicted stars of ``item`` for ``user``; None without a rating
+    version, for anonymous users and for users the model has no factors for yet (no personal model)."""
+    if not user.is_authenticated:
         return None
-    factors = stored_user_factors(rating, int(user.pk))
-    return float(_predicted_ratings(rating, np.array([item.pk], dtype=np.int64), factors)[0])
+    return predicted_ratings_for_user(user_id=int(user.pk), item_ids=[item.pk]).get(item.pk)
+
+
+def predicted_ratings_for_user(*, user_id: int, item_ids: list[int]) -> dict[int, float]:
+    """Predicted stars of ``item_ids`` for ``user_id`` from the active rating version, by item id;
+    empty without a rating version or without the user's stored factors (one query)."""
+    rating = serving_cache.active().get(ModelKind.RATING)
+    if rating is None or user_id < 0 or not item_ids:
+        return {}
+    factors = stored_user_factors(rating, user_id)
+    if factors is None:
+        return {}
+    ids = np.asarray(item_ids, dtype=np.int64)
+    known = rating.positions(ids) >= 0
+    stars = _predicted_ratings(rating, ids[known], factors)
+    return dict(zip(ids[known].tolist(), stars.tolist(), strict=True))
 
 
 def similar_items(

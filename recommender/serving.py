@@ -9,6 +9,7 @@ the engine on those tables; this module only reads the database.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from numpy.typing import NDArray
 from recommender.engine.tables import FactorTables
 
 from .models import ItemFactor, ModelKind, ModelVersion, VersionStatus
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,3 +139,24 @@ class _ServingCache:
 
 
 serving_cache = _ServingCache()
+
+
+def serving_warm_up() -> list[str]:
+    """Load the live versions and run one fold-in through each, so no person waits for it.
+
+    A fresh process would otherwise load the factor tables on its first list and
+    compile (or load from numba's cache) the fold-in kernels on its first rating:
+    about a second. Called once per web process at start (config/wsgi.py). Never
+    raises: a process that cannot warm up (no database yet, no model) still serves
+    and warms up lazily. Returns what was warmed, for the log.
+    """
+    warmed: list[str] = []
+    try:
+        versions, _ = serving_cache.state()
+        for kind, version in versions.items():
+            if len(version.item_ids):
+                version.fold_in(version.item_ids[:1], np.array([4.0]))
+            warmed.append(f"{kind} #{version.version_id}")
+    except Exception as error:
+        logger.warning("serving warm-up skipped: %s", error)
+    return warmed

@@ -29,7 +29,7 @@ def catalog(db):  # type: ignore[no-untyped-def]
 
 
 def _titles(response) -> list[str]:  # type: ignore[no-untyped-def]
-    return [item.title for item in response.context["page"].object_list]
+    return [row.item.title for row in response.context["rows"]]
 
 
 def test_browse_lists_items_most_rated_first(client, catalog) -> None:  # type: ignore[no-untyped-def]
@@ -79,8 +79,12 @@ def test_item_page_shows_average_count_and_your_rating(client, catalog, alice) -
     client.force_login(alice)
     response = client.get(reverse("catalog:item_detail", args=[catalog["toy"].pk]))
     text = response.content.decode()
-    assert "Average <strong>3.63</strong> from 4 ratings" in text
-    assert "You rated this <strong>2.5</strong>" in text
+    assert "<strong>3.63★</strong><span>average rating</span>" in text
+    assert "<strong>4</strong><span>ratings</span>" in text
+    # the half-star widget has your 2.5 checked, and only that
+    assert text.count(" checked>") == 1
+    assert f'id="rate-{catalog["toy"].pk}-2.5" name="score" value="2.5" checked>' in text
+    assert "You rated it 2.5" in text
 
 
 def test_rate_change_and_delete_with_plain_form_posts(client, catalog, alice) -> None:  # type: ignore[no-untyped-def]
