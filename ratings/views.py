@@ -1,4 +1,4 @@
-"""Rate, change and delete your own rating with plain form POSTs; list your ratings."""
+"""Rate, change and delete your own rating with plain form POSTs; list, export and import your ratings."""
 
 from __future__ import annotations
 
@@ -9,18 +9,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
 from catalog.models import Item
 from catalog.selectors import item_cards
 from config.typealias import AuthenticatedHttpRequest
 from recommender.selectors import item_rows_for_user
 
-from .forms import RatingForm
+from .csv_io import IMPORT_BYTES_PER_ROW, LineError, ratings_csv_import, ratings_csv_write
+from .forms import RatingForm, RatingsImportForm, RatingSortForm
 from .lists import (
     hidden_add,
     hidden_contains,
@@ -31,16 +33,14 @@ from .lists import (
     watchlist_items,
     watchlist_remove,
 )
-from .selectors import rating_for, ratings_of_user
+from .selectors import DEFAULT_RATING_PAGE_SORT, rating_export_rows, rating_for, rating_page_list
 from .services import rating_delete, rating_upsert
 from .templatetags.rating_widgets import item_actions_context, rating_widget_context
 
 
 def _recommendations_note() -> str:
-    # Without a broker the fold-in ran before this response; with one it is queued.
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return "Your recommendations were updated."
-    return "Your recommendations will update in a moment."
+    # The fold-in runs when the rating commits, before this response (recommender/apps.py).
+    return "Your recommendations were updated."
 
 
 @login_required
@@ -159,10 +159,76 @@ def watchlist(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "ratings/watchlist.html", {"page": page, "rows": rows})
 
 
+#: Import errors listed on the page; the rest are counted ("and 12 more").
+IMPORT_ERRORS_SHOWN = 20
+
+
 @login_required
 def my_ratings(request: AuthenticatedHttpRequest) -> HttpResponse:
-    page = Paginator(ratings_of_user(user=request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "ratings/my_ratings.html", {"page": page})
+    """Your ratings, sorted as ``?sort=`` says, each with the star widget to change or clear it."""
+    return _my_ratings_page(request, import_form=RatingsImportForm())
+
+
+def _my_ratings_page(
+    request: AuthenticatedHttpRequest,
+    *,
+    import_form: RatingsImportForm,
+    import_errors: list[LineError] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    sort_form = RatingSortForm(request.GET)
+    # An unknown sort (an old link, a typo) shows the default order, not an error.
+    sort = (sort_form.is_valid() and sort_form.cleaned_data["sort"]) or DEFAULT_RATING_PAGE_SORT
+    ratings = rating_page_list(user=request.user, sort=sort)
+    page = Paginator(ratings, 50).get_page(request.GET.get("page"))
+    max_rows = settings.TASTEBASE_RATINGS_IMPORT_MAX_ROWS
+    errors = import_errors or []
+    context = {
+        "page": page,
+        "sort_form": RatingSortForm(initial={"sort": sort}),
+        "query": "" if sort == DEFAULT_RATING_PAGE_SORT else f"sort={sort}",  # kept by the page links
+        "import_form": import_form,
+        "import_errors": errors[:IMPORT_ERRORS_SHOWN],
+        "import_errors_more": max(0, len(errors) - IMPORT_ERRORS_SHOWN),
+        "import_errors_total": len(errors),
+        "import_max_rows": max_rows,
+        "import_max_megabytes": max_rows * IMPORT_BYTES_PER_ROW / 1_000_000,
+    }
+    return render(request, "ratings/my_ratings.html", context, status=status)
+
+
+@login_required
+@require_safe
+@never_cache
+def export_ratings(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
+    """All your ratings as a CSV download, streamed: a long history is never held in memory."""
+    rows = rating_export_rows(user=request.user)
+    response = StreamingHttpResponse(ratings_csv_write(rows=rows), content_type="text/csv; charset=utf-8")
+    filename = f"tastebase-ratings-{request.user.username}.csv"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@login_required
+@require_POST
+def import_ratings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Import your ratings from a CSV file in the export's format: all rows or, on any error, none."""
+    form = RatingsImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _my_ratings_page(request, import_form=form, status=400)
+    result = ratings_csv_import(
+        user=request.user,
+        file=form.cleaned_data["file"],
+        max_rows=settings.TASTEBASE_RATINGS_IMPORT_MAX_ROWS,
+    )
+    if result.errors:
+        return _my_ratings_page(request, import_form=form, import_errors=result.errors, status=400)
+    plural = "" if result.rows == 1 else "s"
+    summary = f"Imported {result.rows} rating{plural} ({result.created} new, {result.changed} changed)."
+    if result.created or result.changed:
+        summary = f"{summary} {_recommendations_note()}"
+    messages.success(request, summary)
+    return redirect("ratings:my_ratings")
 
 
 def _back_to(request: HttpRequest, item: Item) -> str:
