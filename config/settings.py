@@ -9,12 +9,13 @@ values.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from recommender.engine.registry import ALGORITHM_PATHS
+from recommender.engine.registry import ALGORITHM_PATHS, parse_params
 
 from .env import envbool, envchoice, envcron, envfloat, envint, envlist, envrate, envurl
 
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "django_htmx",
     "catalog",
     "ratings",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a sign-in that django-axes refused into the lockout page (or API error).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -160,6 +164,40 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalog:item_list"
 LOGOUT_REDIRECT_URL = "catalog:item_list"
 
+# Sign-in attempts are limited by django-axes, for the site, the admin and the API's
+# token sign-in alike: after AXES_FAILURE_LIMIT failures for one username from one IP
+# address, that pair is refused for AXES_COOLOFF_MINUTES (each further failure restarts
+# the wait). Locking the pair, not the username, means nobody can lock a person out
+# from everywhere by failing on purpose. Staff unlock people in the admin (Axes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = envbool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "catalog.accounts.lockout_response"
+#: Reverse proxies in front of the site (0 = none): with N, the client's address is the
+#: N-th from the right in X-Forwarded-For, the one the outermost trusted proxy saw.
+TASTEBASE_PROXY_COUNT = envint("TASTEBASE_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "catalog.accounts.client_ip_address"
+
+# Mail (password resets). Console by default: the message is printed by the server.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are both on; set at most one of them")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tastebase <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -251,14 +289,34 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
+
 # ---- training and serving ------------------------------------------------------
 #: The model trained for each kind when ``retrain`` gets no --algorithm.
 #: Names are checked against the engine's registry here; whether each model can
 #: serve its kind is a system check (recommender/checks.py).
+def _params(name: str, default: list[str]) -> dict[str, str]:
+    """``key=value`` pairs, comma-separated, from the environment (checked when a run builds its model)."""
+    try:
+        return parse_params(envlist(name, default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
 TASTEBASE_DEFAULT_ALGORITHMS = {
     "rating": envchoice("TASTEBASE_RATING_ALGORITHM", "explicit_als", choices=ALGORITHM_PATHS),
     "ranking": envchoice("TASTEBASE_RANKING_ALGORITHM", "implicit_als", choices=ALGORITHM_PATHS),
     "similarity": envchoice("TASTEBASE_SIMILARITY_ALGORITHM", "item_knn", choices=ALGORITHM_PATHS),
+}
+#: Hyperparameters each kind's default algorithm trains with; a run's own params
+#: (``retrain --param``, the API, the dashboard) override them key by key. Similarity:
+#: chosen on validation splits by ``python -m bench.bench_similar`` (docs/benchmarks.md,
+#: "Similar items: offline quality"); the others' defaults live in the estimators.
+TASTEBASE_DEFAULT_PARAMS: dict[str, dict[str, str]] = {
+    "rating": _params("TASTEBASE_RATING_PARAMS", []),
+    "ranking": _params("TASTEBASE_RANKING_PARAMS", []),
+    "similarity": _params(
+        "TASTEBASE_SIMILARITY_PARAMS", ["similarity=jaccard", "shrinkage=250", "min_support=1"]
+    ),
 }
 TASTEBASE_TRAINING_LOCK_TTL = envint("TASTEBASE_TRAINING_LOCK_TTL", 120, minimum=1)
 TASTEBASE_KEEP_VERSIONS = envint("TASTEBASE_KEEP_VERSIONS", 3, minimum=1)
@@ -272,3 +330,8 @@ TASTEBASE_EVAL_MAX_USERS = envint("TASTEBASE_EVAL_MAX_USERS", 5000, minimum=1)
 TASTEBASE_NEIGHBORS = envint("TASTEBASE_NEIGHBORS", 30, minimum=1)
 TASTEBASE_RETRAIN_CRON = envcron("TASTEBASE_RETRAIN_CRON", "30 3 * * *")
 TASTEBASE_SIMILARITY_CRON = envcron("TASTEBASE_SIMILARITY_CRON", "15 * * * *")
+
+# ---- ratings import ------------------------------------------------------------
+#: Rows one CSV import on My ratings may carry; the file may hold 200 bytes a row on
+#: average (ratings.csv_io.IMPORT_BYTES_PER_ROW), so 10,000 rows -> 2 MB.
+TASTEBASE_RATINGS_IMPORT_MAX_ROWS = envint("TASTEBASE_RATINGS_IMPORT_MAX_ROWS", 10_000, minimum=1)

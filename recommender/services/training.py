@@ -121,6 +121,9 @@ def model_train(
     if kind is not None and kind != served_kind:
         raise ValueError(f"{algorithm!r} trains a {served_kind} model, not a {kind} model")
     kind = served_kind
+    if algorithm == settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]:
+        # The kind's configured hyperparameters, each overridable by the run's own.
+        params = {**settings.TASTEBASE_DEFAULT_PARAMS.get(kind, {}), **(params or {})}
     model = make_model(algorithm, {k: str(v) for k, v in (params or {}).items()})
     _compile_kernels(algorithm, model.get_params())
     live = ModelVersion.objects.filter(kind=kind, status=VersionStatus.ACTIVE).first()
