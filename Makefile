@@ -1,5 +1,6 @@
 # Tastebase — the verbs people already know.
-#   make demo   set everything up (venv, deps, DB, MovieLens 100K, demo login) and serve http://127.0.0.1:8000
+#   make demo   set everything up (venv, deps, DB, MovieLens 100K, demo login) and serve http://127.0.0.1:$(PORT)
+#               (8000 unless you say otherwise: `make demo PORT=8001` or `PORT=8001 make demo`)
 #   make test   run the whole test suite on the embedded default (SQLite, eager Celery)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,6 +11,8 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 # The broker and results live in another database: tests clear the cache (FLUSHDB).
 BROKER_TEST_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
+# Port of `make demo` / `make serve` (127.0.0.1 only).
+PORT ?= 8000
 
 .PHONY: demo serve test test-postgres lint types check bench up down clean
 
@@ -32,7 +35,8 @@ demo: $(VENV)/.runtime
 	$(MAKE) serve
 
 serve: $(VENV)/.runtime
-	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Tastebase is at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it; another port: make serve PORT=8001)"
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(PY) -m pytest $(PYTEST_ARGS)

@@ -32,3 +32,11 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "login": "100000/minute"},
 }
+
+# django-axes refuses authenticate() calls without a request, and the test client's
+# login() makes exactly those; tests of sign-in limits turn it on themselves
+# (tests/accounts), everything else signs in unhindered.
+AXES_ENABLED = False
+
+# Password-reset mail lands in django.core.mail.outbox.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

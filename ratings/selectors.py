@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Subquery
+from django.db.models.functions import Lower
 from numpy.typing import NDArray
 
 from catalog.models import Item
@@ -55,6 +59,47 @@ def rating_list(
         ratings.select_related("item")
         .prefetch_related("item__genres")
         .order_by(*RATING_ORDERINGS.get(ordering, RATING_ORDERINGS[DEFAULT_RATING_ORDERING]))
+    )
+
+
+#: The My ratings page's sorts (its ``?sort=`` values) -> ORDER BY, each ending in a unique column.
+#: The first is the default; dates and scores order as the API's ``ordering`` does.
+RATING_PAGE_SORTS: dict[str, list[Any]] = {
+    "newest": RATING_ORDERINGS["-updated_at"],
+    "oldest": RATING_ORDERINGS["updated_at"],
+    "score-high": RATING_ORDERINGS["-score"],
+    "score-low": RATING_ORDERINGS["score"],
+    "title": [Lower("item__title"), "item__year", "id"],
+}
+DEFAULT_RATING_PAGE_SORT = "newest"
+
+
+def rating_page_list(*, user: User, sort: str = DEFAULT_RATING_PAGE_SORT) -> QuerySet[Rating]:
+    """``user``'s ratings (only theirs) in one of :data:`RATING_PAGE_SORTS`, items and genres loaded.
+
+    An unknown ``sort`` falls back to the default: it comes straight from a URL.
+    """
+    ordering = RATING_PAGE_SORTS.get(sort, RATING_PAGE_SORTS[DEFAULT_RATING_PAGE_SORT])
+    return (
+        Rating.objects.filter(user=user)
+        .select_related("item")
+        .prefetch_related("item__genres")
+        .order_by(*ordering)
+    )
+
+
+def rating_export_rows(*, user: User) -> Iterator[tuple[int, str, int | None, float, datetime]]:
+    """``user``'s ratings as ``(item id, title, year, score, rated at)`` tuples in item id order.
+
+    Streamed from the database in chunks (a server-side cursor on PostgreSQL), as
+    tuples rather than model instances, so a history of any length exports in
+    constant memory.
+    """
+    return (
+        Rating.objects.filter(user=user)
+        .order_by("item_id")
+        .values_list("item_id", "item__title", "item__year", "score", "updated_at")
+        .iterator(chunk_size=2000)
     )
 
 

@@ -1,15 +1,77 @@
-"""Docker cannot run here, so check docker-compose.yml against the code it names."""
+"""Check docker-compose.yml and the Dockerfile against the code they name, without Docker."""
 
 from __future__ import annotations
 
 import importlib
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
+
+
+@dataclass
+class ImageSetup:
+    """What the Dockerfile's build steps do to the file system, as far as these tests need."""
+
+    user: str = "root"
+    workdir: str = "/"
+    created: set[str] = field(default_factory=set)  # by mkdir, before USER switches
+    owned_by: dict[str, str] = field(default_factory=dict)  # path -> owner, by chown before USER
+
+
+def _dockerfile() -> ImageSetup:
+    """Follow WORKDIR, RUN mkdir/chown and USER in order (``\\`` continuations joined)."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    setup = ImageSetup()
+    for line in text.splitlines():
+        instruction, _, rest = line.strip().partition(" ")
+        if instruction == "WORKDIR":
+            setup.workdir = posixpath.join(setup.workdir, rest.strip())
+        elif instruction == "USER":
+            setup.user = rest.strip().split(":")[0]
+        elif instruction == "RUN" and setup.user == "root":
+            for command in re.split(r"&&|;", rest):
+                words = shlex.split(command)
+                if not words:
+                    continue
+                args = [w for w in words[1:] if not w.startswith("-")]
+                paths = [posixpath.join(setup.workdir, a) for a in args]
+                if words[0] == "mkdir":
+                    setup.created.update(paths)
+                elif words[0] == "chown" and args:
+                    owner = args[0].split(":")[0]
+                    setup.owned_by.update(dict.fromkeys(paths[1:], owner))
+                    if "-R" in words:  # and what was created below them so far
+                        below = [c for c in setup.created for p in paths[1:] if c.startswith(p + "/")]
+                        setup.owned_by.update(dict.fromkeys(below, owner))
+    return setup
+
+
+def _our_services() -> dict[str, dict[str, object]]:
+    """The services that run the image the Dockerfile builds."""
+    return {
+        name: s
+        for name, s in SERVICES.items()
+        if s.get("build") == "." or s.get("image") == "tastebase:latest"
+    }
+
+
+def _named_volume_mounts(service: dict[str, object]) -> dict[str, str]:
+    """volume name -> mount path, for the named (not bind-mounted) volumes of a service."""
+    mounts = {}
+    for entry in service.get("volumes", []):  # type: ignore[attr-defined]
+        source, target = str(entry).split(":")[:2]
+        if source in COMPOSE.get("volumes", {}):
+            mounts[source] = target
+    return mounts
 
 
 def _env_file() -> dict[str, str]:
@@ -75,3 +137,33 @@ def test_settings_come_from_env_example_and_cover_what_settings_read() -> None:
     assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
     assert "redis:6379" in env["REDIS_URL"]
     assert env["DEBUG"] == "0"
+
+
+def test_the_image_runs_as_an_unprivileged_user() -> None:
+    setup = _dockerfile()
+    assert setup.user not in {"root", "0"}
+    assert setup.owned_by.get(setup.workdir) == setup.user  # the app's own folder is the user's
+
+
+def test_every_named_volume_mount_point_exists_in_the_image_owned_by_its_user() -> None:
+    # A named volume starts as a copy of the image's directory, owner included. A mount point
+    # the image lacks is created by Docker as root, and the unprivileged user cannot write it.
+    setup = _dockerfile()
+    mounts = {path for s in _our_services().values() for path in _named_volume_mounts(s).values()}
+    assert mounts, "no named volume to check"
+    for path in mounts:
+        assert path in setup.created, f"the Dockerfile does not create {path} (mkdir -p {path})"
+        assert setup.owned_by.get(path) == setup.user, f"{path} is not chowned to {setup.user} before USER"
+
+
+def test_collectstatic_writes_into_the_static_volume_web_serves() -> None:
+    setup = _dockerfile()
+    static_root = posixpath.join(setup.workdir, Path(settings.STATIC_ROOT).relative_to(ROOT).as_posix())
+    assert "collectstatic" in " ".join(SERVICES["migrate"]["command"])
+    migrate = _named_volume_mounts(SERVICES["migrate"])
+    web = _named_volume_mounts(SERVICES["web"])
+    volume = next((name for name, path in migrate.items() if path == static_root), None)
+    assert volume is not None, f"migrate mounts no named volume at STATIC_ROOT ({static_root})"
+    assert web.get(volume) == static_root
+    # The build context leaves out a local collectstatic, so the image's folder starts empty.
+    assert "staticfiles" in (ROOT / ".dockerignore").read_text().split()
