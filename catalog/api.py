@@ -27,10 +27,21 @@ from ratings.selectors import rating_for
 from recommender.selectors import predicted_rating_for_user, similar_items
 
 from .models import Genre, Item
-from .selectors import ItemCard, ItemFilters, genre_exists, genre_list, item_get, item_list
+from .selectors import (
+    YEAR_MAX,
+    YEAR_MIN,
+    ItemCard,
+    ItemFilters,
+    genre_exists,
+    genre_list,
+    item_get,
+    item_list,
+)
 
 #: The API's ``ordering`` values -> :data:`catalog.selectors.ITEM_ORDERINGS` keys.
-#: "popularity" is the number of ratings, "mean_rating" the mean score (unrated items last).
+#: "popularity" is the number of ratings; "mean_rating" orders by the damped mean score
+#: (:data:`catalog.selectors.ITEM_SORTS`: many good ratings beat a few perfect ones;
+#: unrated items last).
 ITEM_API_ORDERINGS: dict[str, str] = {
     "title": "title",
     "-title": "-title",
@@ -42,7 +53,6 @@ ITEM_API_ORDERINGS: dict[str, str] = {
     "-mean_rating": "-rating_mean",
 }
 DEFAULT_ITEM_ORDERING = "-popularity"
-YEAR_MIN, YEAR_MAX = 1800, 2100
 #: The largest value a count column holds (``PositiveIntegerField``).
 MAX_COUNT = 2**31 - 1
 SIMILAR_DEFAULT, SIMILAR_MAX = 10, 100
@@ -122,7 +132,16 @@ class ItemListApi(APIView):
     @extend_schema(
         operation_id="items_list",
         parameters=[
-            OpenApiParameter("q", str, description="Words in the title (case-insensitive)."),
+            OpenApiParameter(
+                "q",
+                str,
+                description=(
+                    "Words in the title, in any order, every one required; case, accents and "
+                    "punctuation are ignored and numbers up to 20 match as digits, words or Roman "
+                    "numerals. On PostgreSQL, when no title has them all, the closest spellings "
+                    "come back instead, most similar first."
+                ),
+            ),
             OpenApiParameter("genre", str, description="Only items of this genre (a name from `/genres/`)."),
             OpenApiParameter(
                 "year_min",
@@ -144,7 +163,10 @@ class ItemListApi(APIView):
                 str,
                 enum=list(ITEM_API_ORDERINGS),
                 default=DEFAULT_ITEM_ORDERING,
-                description="Sort key; `-` for descending. `popularity` is the number of ratings.",
+                description=(
+                    "Sort key; `-` for descending. `popularity` is the number of ratings; `mean_rating` "
+                    "is the mean score damped toward the catalog's mean for items with few ratings."
+                ),
             ),
         ],
         responses={200: ItemSerializer(many=True)},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.paginator import Paginator
@@ -9,10 +11,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ratings.lists import hidden_item_ids, item_list_state
-from ratings.selectors import item_score_histogram, items_also_liked, items_popular_recently, rating_for
+from ratings.selectors import (
+    item_score_histogram,
+    items_also_liked,
+    items_popular_recently,
+    rated_item_ids,
+    rating_for,
+)
 from recommender.selectors import (
     item_rows_for_user,
     predicted_rating_for_user,
+    predicted_ratings_for_user,
     recommendations_for_user,
     similar_items,
 )
@@ -83,20 +92,53 @@ def _shelf(request: HttpRequest, title: str, note: str, ids: list[int], anchor: 
 
 
 def item_list(request: HttpRequest) -> HttpResponse:
-    form = ItemFilterForm(request.GET or None, genres=list(genre_list().values_list("name", flat=True)))
-    filters = form.to_filters()
-    page = Paginator(select_items(filters=filters).values_list("id", flat=True), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    """Browse and search. Signed in: your predicted stars on each card, "Predicted for you"
+    order, "Hide films I rated", and the films you hid left out."""
+    user = request.user
+    form = ItemFilterForm(
+        request.GET or None,
+        genres=list(genre_list().values_list("name", flat=True)),
+        personal=user.is_authenticated,
     )
+    filters = form.to_filters()
+    by_prediction, hide_rated = form.personal_options()
+    ids = select_items(filters=filters).values_list("id", flat=True)
+    note = ""
+    if user.is_authenticated:
+        user_id = int(user.pk)
+        excluded = hidden_item_ids(user_id=user_id)
+        if hide_rated:
+            excluded = [*excluded, *rated_item_ids(user_id=user_id)]
+        if excluded:
+            ids = ids.exclude(pk__in=excluded)
+        if by_prediction:
+            ids, note = _by_predicted_stars(user_id, list(ids))
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
     cards = item_cards(item_ids=list(page))
-    rows = item_rows_for_user(user=request.user, cards=[cards[pk] for pk in page if pk in cards])
+    rows = item_rows_for_user(user=user, cards=[cards[pk] for pk in page if pk in cards])
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "catalog/item_list.html",
-        {"form": form, "page": page, "rows": rows, "filters": filters, "query": query.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "query": query.urlencode(),
+            "note": note,
+        },
     )
+
+
+def _by_predicted_stars(user_id: int, ids: list[int]) -> tuple[Any, str]:
+    """``ids`` ordered by the stars predicted for the user, best first (films the model does not
+    know last, in their filtered order); or unchanged, with a note, without a personal model."""
+    predicted = predicted_ratings_for_user(user_id=user_id, item_ids=ids)
+    if not predicted:
+        return ids, "Rate a few films first: without your ratings there is nothing to predict from."
+    return sorted(ids, key=lambda pk: -predicted.get(pk, float("-inf"))), ""
 
 
 def item_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -4,11 +4,14 @@
 (``ratings.movielens.read_dataset``), then writes it in one transaction:
 
 * genres, items (``source="movielens"``, ``external_id`` = the movie id) and
-  their genre links; existing items get changed titles, years and genres;
+  their genre links; existing items get changed titles, years and genres. Titles
+  are stored in display form (``catalog.titles.display_title``: "Shining, The" ->
+  "The Shining"), which is also what a re-import compares with;
 * users ``ml<id>`` with unusable passwords;
 * ratings: new ones dated from the file's timestamp; changed scores updated
   (``updated_at`` = now, so "changed since" queries see them); equal ones left alone;
-* the denormalized item aggregates, recomputed with one set-based UPDATE.
+* the denormalized item aggregates, recomputed with one set-based UPDATE, then
+  every item's damped mean with the new global mean.
 
 No query runs per row. On SQLite new ratings go in with ``executemany`` in
 batches after one query that reads the existing (user, item, score) rows; on
@@ -41,6 +44,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from catalog.models import Genre, Item
+from catalog.titles import display_title, title_search_text
 
 from .models import Rating
 from .movielens import MovieLensDataset, read_dataset
@@ -180,6 +184,7 @@ def _items_upsert(
     """Create or update the dataset's items; their primary keys in dataset order."""
     items = dataset.items
     external_ids = [str(int(i)) for i in items.ids]
+    titles = [display_title(title) for title in items.titles]
     # All MovieLens items in one query: cheaper than a huge IN list.
     existing = {
         ext: (pk, title, year)
@@ -189,18 +194,21 @@ def _items_upsert(
     }
     new_items = [
         Item(title=title, year=year, source=SOURCE, external_id=ext)
-        for ext, title, year in zip(external_ids, items.titles, items.years, strict=True)
+        for ext, title, year in zip(external_ids, titles, items.years, strict=True)
         if ext not in existing
     ]
     Item.objects.bulk_create(new_items, batch_size=MODEL_BATCH_SIZE)
     summary.items_created = len(new_items)
     changed: dict[int, Item] = {}
-    for ext, title, year in zip(external_ids, items.titles, items.years, strict=True):
+    for ext, title, year in zip(external_ids, titles, items.years, strict=True):
         if ext in existing:
             pk, old_title, old_year = existing[ext]
             if (old_title, old_year) != (title, year):
-                changed[pk] = Item(pk=pk, title=title, year=year)
-    Item.objects.bulk_update(list(changed.values()), ["title", "year"], batch_size=MODEL_BATCH_SIZE)
+                # bulk_update skips the field's pre_save: search_text is set here.
+                changed[pk] = Item(pk=pk, title=title, year=year, search_text=title_search_text(title))
+    Item.objects.bulk_update(
+        list(changed.values()), ["title", "year", "search_text"], batch_size=MODEL_BATCH_SIZE
+    )
 
     pk_by_ext = dict(Item.objects.filter(source=SOURCE).values_list("external_id", "id"))
     pks = np.fromiter((pk_by_ext[ext] for ext in external_ids), dtype=np.int64, count=len(external_ids))

@@ -26,6 +26,11 @@ def rating_for(*, user: User | AnonymousUser, item: Item) -> Rating | None:
     return Rating.objects.filter(user_id=user.pk, item=item).first()
 
 
+def rated_item_ids(*, user_id: int) -> list[int]:
+    """Ids of every item ``user_id`` rated."""
+    return list(Rating.objects.filter(user_id=user_id).values_list("item_id", flat=True))
+
+
 def ratings_by_item(*, user: User | AnonymousUser, item_ids: list[int]) -> dict[int, float]:
     """``user``'s scores of those of ``item_ids`` they rated, by item id (one query; none if anonymous)."""
     if not user.is_authenticated or not item_ids:

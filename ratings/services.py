@@ -1,9 +1,19 @@
 """Every rating write in Tastebase goes through these functions.
 
 They keep the denormalized per-item aggregates (``Item.rating_count``,
-``rating_sum``, ``rating_mean``) in step with the ratings table, and are the
-single place where later features (fold-in of the user's recommendations)
-hook in.
+``rating_sum``, ``rating_mean``, ``rating_damped_mean``) in step with the ratings
+table, and are the single place where later features (fold-in of the user's
+recommendations) hook in.
+
+The damped mean ``(sum + K·μ̂) / (count + K)`` (K = ``TASTEBASE_POPULARITY_DAMPING``)
+pulls every item toward one prior mean μ̂ shared by the whole catalog: a snapshot of
+the mean of all ratings, taken by :func:`item_damped_means_recompute` (after every
+import; retraining should take one too). Between snapshots a rating changes only its
+own item's value, with the same μ̂: the true global mean moves by at most 4.5/N per
+rating (4.5e-5 on ML-100K), too little to rewrite the whole catalog on every write.
+No column holds μ̂: every rated item's row implies it (``K·μ̂ = d·(n + K) − s``), so a
+write reads it from its own row, or, for an item's first rating, from any rated
+item's row (one index probe). The catalog's very first ratings take their own mean.
 """
 
 from __future__ import annotations
@@ -15,10 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, F, FloatField, Value, When
+from django.db.models import ExpressionWrapper, F, FloatField, QuerySet, Sum, Value
+from django.db.models.expressions import Combinable, CombinedExpression
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from catalog.models import Item
@@ -53,18 +66,65 @@ def _adjust_item_aggregates(item_id: int, *, delta_sum: float, delta_count: int)
 
 
 def _adjust_items_aggregates(item_ids: list[int], *, delta_sum: float, delta_count: int) -> None:
-    """Add ``delta_count`` ratings summing ``delta_sum`` to each of these items: one atomic UPDATE."""
-    new_count = F("rating_count") + delta_count
-    new_sum = F("rating_sum") + delta_sum
-    Item.objects.filter(pk__in=item_ids).update(
-        rating_count=new_count,
-        rating_sum=new_sum,
-        rating_mean=Case(
-            When(rating_count__gt=-delta_count, then=new_sum / new_count),
-            default=Value(None),
-            output_field=FloatField(),
-        ),
+    """Add ``delta_count`` ratings summing ``delta_sum`` to each of these items: one atomic UPDATE.
+
+    Raw SQL, as :func:`item_aggregates_recompute`: it runs on every rating, and built
+    from ORM expressions this statement cost 2.8 ms of Python a rating (``rating_upsert``
+    on ML-100K, SQLite: 2.8 ms before the damped mean, 5.6 ms with it in the ORM, 1.5 ms
+    with it in SQL).
+    """
+    item_table = connection.ops.quote_name(Item._meta.db_table)
+    ids = ", ".join(f"%(id{n})s" for n in range(len(item_ids)))
+    # Every right-hand side reads the row as it was before this UPDATE (SQL semantics).
+    # K·μ̂ (the module docstring): from the row, d·(n + K) − s; else from the best rated
+    # item (one probe of item_damped_mean_idx); else, while nothing is rated, the row's
+    # own new mean.
+    sql = f"""
+        UPDATE {item_table} SET
+            rating_count = rating_count + %(count)s,
+            rating_sum = rating_sum + %(sum)s,
+            rating_mean = CASE WHEN rating_count + %(count)s > 0
+                THEN (rating_sum + %(sum)s) / (rating_count + %(count)s) END,
+            rating_damped_mean = CASE WHEN rating_count + %(count)s > 0
+                THEN (rating_sum + %(sum)s + COALESCE(
+                    rating_damped_mean * (rating_count + %(k)s) - rating_sum,
+                    (SELECT rated.rating_damped_mean * (rated.rating_count + %(k)s) - rated.rating_sum
+                     FROM {item_table} rated WHERE rated.rating_damped_mean IS NOT NULL
+                     ORDER BY rated.rating_damped_mean DESC NULLS LAST LIMIT 1),
+                    %(k)s * (rating_sum + %(sum)s) / (rating_count + %(count)s)
+                )) / (rating_count + %(count)s + %(k)s) END
+        WHERE id IN ({ids})
+    """
+    params: dict[str, float] = {"count": delta_count, "sum": delta_sum, "k": _damping()}
+    params.update({f"id{n}": pk for n, pk in enumerate(item_ids)})
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _damping() -> float:
+    return float(settings.TASTEBASE_POPULARITY_DAMPING)
+
+
+def _damped_mean(total: Combinable, count: Combinable, *, prior: Combinable) -> ExpressionWrapper:
+    """``(total + prior) / (count + K)`` in SQL, where ``prior`` is K·μ̂."""
+    return ExpressionWrapper(
+        (total + prior) / (Cast(count, FloatField()) + Value(_damping())), output_field=FloatField()
     )
+
+
+def _row_prior() -> CombinedExpression:
+    """K·μ̂ read back from a row's damped mean: d·(n + K) − s (null if the row has none)."""
+    count_plus_damping = Cast("rating_count", FloatField()) + Value(_damping())
+    return F("rating_damped_mean") * count_plus_damping - F("rating_sum")  # type: ignore[no-any-return]
+
+
+def _catalog_priors() -> QuerySet[Item, float]:
+    """K·μ̂ of the rated items, best first (``.first()`` is one probe of item_damped_mean_idx;
+    :func:`_adjust_items_aggregates` runs the same query inside its UPDATE)."""
+    rated = Item.objects.filter(rating_damped_mean__isnull=False).order_by(
+        F("rating_damped_mean").desc(nulls_last=True)
+    )
+    return rated.annotate(prior=_row_prior()).values_list("prior", flat=True)
 
 
 def _notify(user_id: int) -> None:
@@ -260,6 +320,8 @@ def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
 
     One set-based ``UPDATE ... FROM (grouped ratings)`` (PostgreSQL, SQLite >= 3.33);
     rows whose values already match are not written. Returns the items updated.
+    Then the same items' damped means (:func:`item_damped_means_recompute`: for all
+    items, when ``item_ids`` is None, with a new snapshot of the global mean).
     """
     if item_ids is not None and not item_ids:
         return 0
@@ -285,4 +347,40 @@ def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, item_ids or [])
-        return int(cursor.rowcount)
+        updated = int(cursor.rowcount)
+    item_damped_means_recompute(item_ids=item_ids)
+    return updated
+
+
+def item_damped_means_recompute(*, item_ids: list[int] | None = None) -> int:
+    """Set ``rating_damped_mean`` = (sum + K·μ̂) / (count + K) from the stored count and
+    sum; null for unrated items. Returns the items updated.
+
+    Without ``item_ids``: every item, with a new snapshot μ̂ = the current mean of all
+    ratings (see the module docstring). Run it after an import (the importer does,
+    through :func:`item_aggregates_recompute`) and at retrain, or after changing K.
+    With ``item_ids``: those items only, with the catalog's current μ̂, so all items
+    keep being damped toward the same mean.
+
+    Rows already holding the value are not written, so a recompute right after
+    another changes nothing.
+    """
+    if item_ids is not None and not item_ids:
+        return 0
+    items = Item.objects.all() if item_ids is None else Item.objects.filter(pk__in=item_ids)
+    prior = None
+    if item_ids is not None:
+        prior = _catalog_priors().first()
+    if prior is None:
+        totals = Item.objects.aggregate(total=Sum("rating_sum"), count=Sum("rating_count"))
+        if totals["count"]:
+            prior = _damping() * totals["total"] / totals["count"]
+    updated = items.filter(rating_count=0, rating_damped_mean__isnull=False).update(rating_damped_mean=None)
+    if prior is not None:
+        fresh = _damped_mean(
+            F("rating_sum"), F("rating_count"), prior=Value(prior, output_field=FloatField())
+        )
+        # exclude() also keeps rows whose value is null, which "<>" alone would skip.
+        stale = items.filter(rating_count__gt=0).exclude(rating_damped_mean=fresh)
+        updated += stale.update(rating_damped_mean=fresh)
+    return updated

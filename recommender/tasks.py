@@ -8,6 +8,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 
+from ratings.services import item_damped_means_recompute
+
 from .locks import TrainingAlreadyRunning, TrainingLockLost
 from .models import ModelKind
 from .services import PromotionRefused, model_train
@@ -59,7 +61,9 @@ def retrain(
 
 @shared_task
 def retrain_all() -> list[dict[str, Any]]:
-    """The nightly job: rating, ranking and similarity models, one after another."""
+    """The nightly job: a fresh global mean for the items' damped means ("Top rated"), then
+    the rating, ranking and similarity models, one after another."""
+    item_damped_means_recompute()
     return [retrain.run(kind=kind) for kind in (ModelKind.RATING, ModelKind.RANKING, ModelKind.SIMILARITY)]
 
 

@@ -278,3 +278,35 @@ def test_hidden_items_are_left_out_of_for_you(trained: Planted) -> None:
     first = for_you_list(user=fan).results[0].item_id
     hidden_add(user=fan, item=trained.items[first - trained.items[0].pk])
     assert first not in [r.item_id for r in for_you_list(user=fan).results]
+
+
+def test_browse_shows_your_predicted_stars_and_orders_and_filters_by_them(client: Any, trained: Planted) -> None:
+    fan = trained.user("action")
+    client.force_login(fan)
+    url = reverse("catalog:item_list")
+    rated = set(Rating.objects.filter(user=fan).values_list("item_id", flat=True))
+    ordered = client.get(url, {"sort": "predicted"}).context["rows"]
+    unrated = [row for row in ordered if row.item.id not in rated]
+    stars = [row.predicted for row in ordered]
+    known = [s for s in stars if s is not None]
+    assert len(known) >= 20 and stars[: len(known)] == sorted(known, reverse=True)  # unknown films last
+    assert unrated and 'data-testid="predicted"' in client.get(url, {"sort": "predicted"}).content.decode()
+    fresh = client.get(url, {"sort": "predicted", "hide_rated": "on"}).context["rows"]
+    assert [row.item.id for row in fresh] == [row.item.id for row in unrated]
+    hidden = fresh[0].item.id
+    hidden_add(user=fan, item=trained.items[hidden - trained.items[0].pk])
+    assert hidden not in [row.item.id for row in client.get(url).context["rows"]]
+
+
+def test_browse_without_a_personal_model_says_so_and_anonymous_has_no_personal_options(
+    client: Any, trained: Planted
+) -> None:
+    url = reverse("catalog:item_list")
+    anonymous = client.get(url, {"sort": "predicted", "hide_rated": "on"})
+    assert "hide_rated" not in anonymous.context["form"].fields
+    assert anonymous.context["form"].errors["sort"] == ["Pick an order from the list."]
+    assert len(anonymous.context["rows"]) == 24  # the default order, nothing hidden
+    client.force_login(UserFactory())
+    newcomer = client.get(url, {"sort": "predicted"})
+    assert "Rate a few films first" in newcomer.content.decode()
+    assert all(row.predicted is None for row in newcomer.context["rows"])
