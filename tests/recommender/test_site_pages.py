@@ -280,7 +280,9 @@ def test_hidden_items_are_left_out_of_for_you(trained: Planted) -> None:
     assert first not in [r.item_id for r in for_you_list(user=fan).results]
 
 
-def test_browse_shows_your_predicted_stars_and_orders_and_filters_by_them(client: Any, trained: Planted) -> None:
+def test_browse_shows_your_predicted_stars_and_orders_and_filters_by_them(
+    client: Any, trained: Planted
+) -> None:
     fan = trained.user("action")
     client.force_login(fan)
     url = reverse("catalog:item_list")
