@@ -101,7 +101,7 @@ class ItemFilterForm(forms.Form):
             year_min=data.get("year_min"),
             year_max=data.get("year_max"),
             min_ratings=data.get("min_ratings"),
-            sort=data.get("sort") if data.get("sort") in ITEM_SORTS else DEFAULT_SORT,
+            sort=str(data["sort"]) if data.get("sort") in ITEM_SORTS else DEFAULT_SORT,
         )
 
 

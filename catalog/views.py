@@ -40,7 +40,7 @@ SHELF_SIZE = 12
 def home(request: HttpRequest) -> HttpResponse:
     """For you (signed in), Popular now, Top rated and a few genre rows."""
     user = request.user
-    shelves = []
+    shelves: list[dict[str, Any]] = []
     if user.is_authenticated:
         recs = recommendations_for_user(user=user, limit=SHELF_SIZE)  # type: ignore[arg-type]
         if recs and recs[0].source != "popularity":
@@ -80,7 +80,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/home.html", {"shelves": shelves})
 
 
-def _shelf(request: HttpRequest, title: str, note: str, ids: list[int], anchor: str) -> dict[str, object]:
+def _shelf(request: HttpRequest, title: str, note: str, ids: list[int], anchor: str) -> dict[str, Any]:
     cards = item_cards(item_ids=ids)
     ordered = [cards[pk] for pk in ids if pk in cards]
     return {

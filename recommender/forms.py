@@ -17,7 +17,7 @@ class ForYouFilterForm(forms.Form):
 
     def __init__(self, *args: Any, genres: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["genre"].choices = [("", "Any genre"), *[(g, g) for g in genres]]
+        self.fields["genre"].choices = [("", "Any genre"), *[(g, g) for g in genres]]  # type: ignore[attr-defined]
         for name in ("year_min", "year_max"):
             self.fields[name].widget.attrs.update({"placeholder": "any", "inputmode": "numeric"})
 
