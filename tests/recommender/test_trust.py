@@ -255,20 +255,40 @@ def test_a_run_that_lost_its_lock_fails_and_the_live_version_keeps_serving(
     assert serving_cache.active()["ranking"].version_id == newer[0].pk
 
 
-def test_a_run_that_lost_its_lock_cannot_activate(planted, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The lock lapses after the tables are written: the activation transaction re-checks it."""
+def test_a_run_that_lost_its_lock_cannot_activate(planted, settings) -> None:  # type: ignore[no-untyped-def]
+    """The lock lapses after the tables are written: the activation transaction re-checks it.
+
+    The lapse is made exactly at the activate stage (another run now holds the lock), not
+    with a short TTL and a sleep, which a busy machine could make fire before persisting.
+    """
     good = train("ranking")
-    settings.TASTEBASE_TRAINING_LOCK_TTL = 1
-    monkeypatch.setattr(TrainingLockHandle, "renew", lambda self: None)
 
-    def stall_before_activation(stage: str, percent: int) -> None:
+    def another_run_takes_the_lock() -> None:
+        if settings.REDIS_URL:
+            from django_redis import get_redis_connection
+
+            get_redis_connection("default").set("tastebase:lock:training", "another-run")
+        else:
+            from recommender.models import TrainingLock
+
+            TrainingLock.objects.filter(name="training").update(owner="another-run")
+
+    def lapse_before_activation(stage: str, percent: int) -> None:
         if stage == "activate":
-            import time
+            another_run_takes_the_lock()
 
-            time.sleep(1.5)
+    try:
+        with pytest.raises(TrainingLockLost, match="lost before activating version"):
+            model_train(kind="ranking", params={"factors": 3}, force=True, progress=lapse_before_activation)
+    finally:  # "another run" never releases it: do it for the tests that follow
+        if settings.REDIS_URL:
+            from django_redis import get_redis_connection
 
-    with pytest.raises(TrainingLockLost, match="lost before activating version"):
-        model_train(kind="ranking", params={"factors": 3}, force=True, progress=stall_before_activation)
+            get_redis_connection("default").delete("tastebase:lock:training")
+        else:
+            from recommender.models import TrainingLock
+
+            TrainingLock.objects.filter(name="training").delete()
     assert live("ranking").pk == good.pk
     assert ModelVersion.objects.get(status=VersionStatus.FAILED).kind == "ranking"
 
