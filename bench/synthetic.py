@@ -22,6 +22,7 @@ to build (or just report) a cached set.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ ML20M_RATINGS = 20_000_263
 MIN_PER_USER = 20
 ZIPF_EXPONENT = 0.9
 TRUE_RANK = 10
+#: Nobody rates more than this share of the items.
+ACTIVITY_CAP = 0.4
 
 
 def user_activity(rng: np.random.Generator, n_users: int, n_ratings: int, cap: int) -> NDArray[np.int64]:
@@ -43,6 +46,8 @@ def user_activity(rng: np.random.Generator, n_users: int, n_ratings: int, cap: i
     extra_total = n_ratings - MIN_PER_USER * n_users
     if extra_total < 0:
         raise ValueError("too few ratings for MIN_PER_USER per user")
+    if n_users * cap < n_ratings:
+        raise ValueError(f"{n_ratings} ratings do not fit {n_users} users rating at most {cap} items each")
     # sigma 1.2 gives ML-20M's long tail (median ~70, a few users with thousands).
     weights = rng.lognormal(mean=0.0, sigma=1.2, size=n_users)
     counts = np.full(n_users, MIN_PER_USER, dtype=np.int64)
@@ -105,9 +110,14 @@ def generate(scale: float = 1.0, seed: int = 0) -> dict[str, NDArray]:
     """Arrays ``users, items (int32), ratings (float32)`` and the shape, not cached."""
     rng = np.random.default_rng(seed)
     n_users = max(1, round(ML20M_USERS * scale))
-    n_items = max(MIN_PER_USER * 3, round(ML20M_ITEMS * scale))
     n_ratings = max(MIN_PER_USER * n_users, round(ML20M_RATINGS * scale))
-    counts = user_activity(rng, n_users, n_ratings, cap=int(0.4 * n_items))
+    # Users and ratings shrink together but the ratings a user has do not: below
+    # scale ~0.03 the scaled catalog could not hold them under the activity cap
+    # (scale 0.01 asked 1,385 users for 200,003 ratings of 267 items, capped at
+    # 106 each, and crashed). Keep enough items for twice the mean user under the cap.
+    min_items = math.ceil(2 * n_ratings / n_users / ACTIVITY_CAP)
+    n_items = max(MIN_PER_USER * 3, round(ML20M_ITEMS * scale), min_items)
+    counts = user_activity(rng, n_users, n_ratings, cap=int(ACTIVITY_CAP * n_items))
     rank_of_item = rng.permutation(n_items)
     probs = (rank_of_item + 1.0) ** -ZIPF_EXPONENT
     users, items = _draw_items(rng, counts, n_items, probs)

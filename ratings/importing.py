@@ -11,12 +11,22 @@
 * ratings: new ones dated from the file's timestamp; changed scores updated
   (``updated_at`` = now, so "changed since" queries see them); equal ones left alone;
 * the denormalized item aggregates, recomputed with one set-based UPDATE, then
-  every item's damped mean with the new global mean.
+  every item's damped mean with the new global mean (only when ratings changed).
 
 No query runs per row. On SQLite new ratings go in with ``executemany`` in
-batches after one query that reads the existing (user, item, score) rows; on
-PostgreSQL they are COPYed (binary, built with numpy) into a temporary table and
-merged with ``INSERT … ON CONFLICT … DO UPDATE … WHERE score IS DISTINCT FROM``.
+batches after one query that reads the existing (user, item, score) rows. On
+PostgreSQL (psycopg 3) :mod:`ratings.bulk_load` sends them with a binary COPY:
+into an empty table straight in, under dropped and then rebuilt indexes and
+constraints; otherwise into a temporary staging table joined once with the
+stored ratings, writing only new pairs and changed scores. Users are created
+with one ``INSERT … SELECT FROM unnest`` there.
+
+Only changed data moves the derived data: the aggregates are recomputed and the
+users whose ratings were created or changed are stamped
+(``ratings.services.user_rating_stamps_touch``) when a rating was written; a
+re-import of unchanged data leaves both alone. With ``progress`` a tqdm bar
+names each stage (and counts the COPY's rows) on a terminal;
+``ImportSummary.stage_seconds`` has each stage's seconds (``-v2`` prints them).
 
 Imported ratings do not notify ``ratings.services.rating_change_listeners``:
 per-user fold-in for thousands of users is pointless; retrain after an import.
@@ -31,13 +41,12 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
+from django.contrib.auth.models import User as DjangoUser
 from django.db import connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
@@ -46,6 +55,8 @@ from tqdm import tqdm
 from catalog.models import Genre, Item
 from catalog.titles import display_title, title_search_text
 
+from . import bulk_load
+from .bulk_load import MergeResult
 from .models import Rating
 from .movielens import MovieLensDataset, read_dataset
 from .services import item_aggregates_recompute, user_rating_stamps_touch
@@ -58,8 +69,6 @@ BATCH_SIZE = 50_000
 MODEL_BATCH_SIZE = 2_000
 
 logger = logging.getLogger(__name__)
-
-_PG_EPOCH = 946_684_800  # 2000-01-01 UTC, the zero of PostgreSQL's binary timestamps
 
 
 @dataclass
@@ -77,7 +86,8 @@ class ImportSummary:
     #: Rows of the file dropped because a later row rated the same pair.
     duplicates: int = 0
     seconds: float = field(default=0.0, compare=False)
-    #: Wall seconds per stage (parse, genres, items, users, ratings, aggregates, commit).
+    #: Wall seconds per stage (parse, genres, items, users, ratings or, on PostgreSQL, copy,
+    #: merge, indexes and analyze; aggregates, stamps, commit).
     stage_seconds: dict[str, float] = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:
@@ -114,18 +124,12 @@ def movielens_import(*, path: Path, progress: bool = False) -> ImportSummary:
 
 
 class _Stages:
-    """A tqdm bar over the import's stages (on a terminal only) that also times them."""
-
-    NAMES = ("parse", "genres", "items", "users", "ratings", "aggregates", "commit")
+    """Times the import's stages (a stage started again adds to its time) and names the
+    current one on a tqdm bar (on a terminal only; the COPY has a bar of its own)."""
 
     def __init__(self, progress: bool) -> None:
-        self.bar = tqdm(
-            total=len(self.NAMES),
-            unit="stage",
-            file=sys.stderr,
-            disable=not (progress and sys.stderr.isatty()),
-            leave=False,
-        )
+        self.progress = progress and sys.stderr.isatty()
+        self.bar = tqdm(total=None, unit="stage", file=sys.stderr, disable=not self.progress, leave=False)
         self.seconds: dict[str, float] = {}
         self._current: str | None = None
         self._since = time.perf_counter()
@@ -133,7 +137,8 @@ class _Stages:
     def start(self, name: str | None) -> None:
         now = time.perf_counter()
         if self._current is not None:
-            self.seconds[self._current] = round(now - self._since, 3)
+            spent = self.seconds.get(self._current, 0.0) + now - self._since
+            self.seconds[self._current] = round(spent, 3)
             self.bar.update()
         self._current, self._since = name, now
         if name is not None:
@@ -149,21 +154,55 @@ def _write(dataset: MovieLensDataset, summary: ImportSummary, stages: _Stages) -
     stages.start("items")
     item_pks = _items_upsert(dataset, genre_ids, summary)
     stages.start("users")
-    user_ids = np.unique(dataset.ratings.user_ids)
+    ratings = dataset.ratings
+    user_ids = _unique(ratings.user_ids)
     user_pks = _users_upsert(user_ids, summary)
     stages.start("ratings")
-    ratings = dataset.ratings
-    # Dataset ids -> primary keys, vectorized: both id arrays are sorted.
-    item_order = np.argsort(dataset.items.ids)
-    item_col = item_pks[item_order][np.searchsorted(dataset.items.ids[item_order], ratings.item_ids)]
-    user_col = user_pks[np.searchsorted(user_ids, ratings.user_ids)]
+    item_col = _lookup(dataset.items.ids, item_pks, ratings.item_ids)
+    user_col = _lookup(user_ids, user_pks, ratings.user_ids)
     if _has_copy():
-        _ratings_merge_postgres(user_col, item_col, ratings.scores, ratings.timestamps, summary)
+        merged = bulk_load.ratings_merge(
+            users=user_col,
+            items=item_col,
+            scores=ratings.scores,
+            stamps=ratings.timestamps,
+            progress=stages.progress,
+            stage=stages.start,
+        )
     else:
-        _ratings_merge_generic(user_col, item_col, ratings.scores, ratings.timestamps, summary)
-    stages.start("aggregates")
-    item_aggregates_recompute()
-    user_rating_stamps_touch(user_ids=np.unique(user_col).tolist(), changed_at=timezone.now())
+        merged = _ratings_merge_generic(user_col, item_col, ratings.scores, ratings.timestamps)
+    summary.ratings_created, summary.ratings_updated = merged.created, merged.updated
+    summary.ratings_unchanged = merged.unchanged
+    if merged.created or merged.updated:
+        # Unchanged data leaves the aggregates and everybody's stamp as they were.
+        stages.start("aggregates")
+        item_aggregates_recompute()
+        stages.start("stamps")
+        user_rating_stamps_touch(user_ids=merged.changed_user_ids, changed_at=timezone.now())
+
+
+def _dense(ids: NDArray[np.int64]) -> bool:
+    """Whether a table indexed by id is cheap: MovieLens ids are small, dense whole numbers."""
+    return len(ids) > 0 and int(ids.max()) < 4 * len(ids) + 10_000_000
+
+
+def _unique(ids: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``np.unique(ids)``; one counting pass instead of a sort for dense ids (tens of millions of rows)."""
+    if _dense(ids):
+        return np.flatnonzero(np.bincount(ids)).astype(np.int64)
+    return np.unique(ids)
+
+
+def _lookup(
+    keys: NDArray[np.int64], values: NDArray[np.int64], wanted: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """``values[k]`` where ``keys[k] == w`` for each ``w`` in ``wanted`` (every one is among ``keys``)."""
+    if _dense(keys):
+        table = np.zeros(int(keys.max()) + 1, dtype=np.int64)
+        table[keys] = values
+        return table[wanted]
+    order = np.argsort(keys)
+    return values[order][np.searchsorted(keys[order], wanted)]
 
 
 # ---- genres, items, users ------------------------------------------------------------
@@ -256,6 +295,12 @@ def _users_upsert(user_ids: NDArray[np.int64], summary: ImportSummary) -> NDArra
 
     known = existing()
     missing = [int(uid) for uid in user_ids if int(uid) not in known]
+    if missing and connection.vendor == "postgresql" and User is DjangoUser:
+        # One INSERT … SELECT FROM unnest: 100k+ model instances cost seconds.
+        _users_create_postgres(missing)
+        summary.users_created = len(missing)
+        known = existing()
+        return np.fromiter((known[int(uid)] for uid in user_ids), dtype=np.int64, count=len(user_ids))
     # What make_password(None) returns ("!" + random suffix), built with
     # secrets.token_urlsafe: make_password's get_random_string costs ~0.5 ms a
     # user, minutes for the 100k+ users of the larger datasets.
@@ -274,6 +319,27 @@ def _users_upsert(user_ids: NDArray[np.int64], summary: ImportSummary) -> NDArra
     if missing:
         known = existing()
     return np.fromiter((known[int(uid)] for uid in user_ids), dtype=np.int64, count=len(user_ids))
+
+
+def _users_create_postgres(user_ids: list[int]) -> None:
+    """Create ``ml<id>`` users with unusable passwords (``make_password(None)``'s form) and
+    the field defaults of ``django.contrib.auth``'s User, in one statement."""
+    table = connection.ops.quote_name(DjangoUser._meta.db_table)
+    names = [f"{USERNAME_PREFIX}{uid}" for uid in user_ids]
+    passwords = [
+        UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)[:UNUSABLE_PASSWORD_SUFFIX_LENGTH]
+        for _ in user_ids
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (username, password, is_superuser, is_staff, is_active,
+                                 first_name, last_name, email, date_joined)
+            SELECT u.name, u.password, false, false, true, '', '', '', %s
+            FROM unnest(%s::text[], %s::text[]) AS u(name, password)
+            """,
+            [timezone.now(), names, passwords],
+        )
 
 
 # ---- ratings ---------------------------------------------------------------------------
@@ -297,8 +363,7 @@ def _ratings_merge_generic(
     items: NDArray[np.int64],
     scores: NDArray[np.float64],
     stamps: NDArray[np.int64],
-    summary: ImportSummary,
-) -> None:
+) -> MergeResult:
     """SQLite (and any other backend): read existing pairs once, then batched writes."""
     table = connection.ops.quote_name(Rating._meta.db_table)
     item_table = connection.ops.quote_name(Item._meta.db_table)
@@ -327,9 +392,14 @@ def _ratings_merge_generic(
     found[found] = ex_keys[where[found]] == keys[found]
     changed = found.copy()
     changed[found] = ex_scores[where[found]] != scores[found]
-    summary.ratings_created = int((~found).sum())
-    summary.ratings_updated = int(changed.sum())
-    summary.ratings_unchanged = int(found.sum()) - summary.ratings_updated
+    written = ~found | changed
+    result = MergeResult(
+        created=int((~found).sum()),
+        updated=int(changed.sum()),
+        unchanged=int((found & ~changed).sum()),
+        changed_user_ids=np.unique(users[written]).tolist(),
+        changed_item_ids=np.unique(items[written]).tolist(),
+    )
 
     # In (user, item) order the unique index grows at its right edge: fewer page splits.
     new = np.flatnonzero(~found)
@@ -355,6 +425,7 @@ def _ratings_merge_generic(
         update_list = list(updates)
         for part in _batches(len(update_list)):
             cursor.executemany(update, update_list[part])
+    return result
 
 
 def _datetime_texts(stamps: NDArray[np.int64]) -> list[str]:
@@ -363,73 +434,3 @@ def _datetime_texts(stamps: NDArray[np.int64]) -> list[str]:
         return []
     texts = np.datetime_as_string(stamps.astype("datetime64[s]"), unit="s")
     return np.char.replace(texts, "T", " ").tolist()
-
-
-def _copy_payload(
-    users: NDArray[np.int64], items: NDArray[np.int64], scores: NDArray[np.float64], stamps: NDArray[np.int64]
-) -> bytes:
-    """Rows in PostgreSQL's binary COPY format, built with one structured numpy array."""
-    row = np.dtype(
-        [
-            ("fields", ">i2"),
-            ("l1", ">i4"), ("user", ">i8"),
-            ("l2", ">i4"), ("item", ">i8"),
-            ("l3", ">i4"), ("score", ">f8"),
-            ("l4", ">i4"), ("ts", ">i8"),
-        ]
-    )  # fmt: skip
-    data = np.empty(len(users), dtype=row)
-    data["fields"] = 4
-    data["l1"] = data["l2"] = data["l3"] = data["l4"] = 8
-    data["user"], data["item"], data["score"] = users, items, scores
-    data["ts"] = (stamps - _PG_EPOCH) * 1_000_000  # timestamptz: microseconds since 2000
-    return data.tobytes()
-
-
-def _ratings_merge_postgres(
-    users: NDArray[np.int64],
-    items: NDArray[np.int64],
-    scores: NDArray[np.float64],
-    stamps: NDArray[np.int64],
-    summary: ImportSummary,
-) -> None:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT that counts what it did."""
-    table = connection.ops.quote_name(Rating._meta.db_table)
-    staging = "tastebase_import_rating"
-    with connection.cursor() as cursor:
-        # DROP first: inside an outer transaction (tests) ON COMMIT DROP never fires.
-        cursor.execute(f"DROP TABLE IF EXISTS {staging}")
-        cursor.execute(
-            f"CREATE TEMP TABLE {staging} (user_id bigint, item_id bigint, score double precision, "
-            f"ts timestamptz) ON COMMIT DROP"
-        )
-        raw: Any = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
-        with raw.copy(f"COPY {staging} (user_id, item_id, score, ts) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big"))
-            for part in _batches(len(users)):
-                copy.write(_copy_payload(users[part], items[part], scores[part], stamps[part]))
-            copy.write((-1).to_bytes(2, "big", signed=True))
-        cursor.execute(f"ANALYZE {staging}")
-        # xmax = 0 marks a freshly inserted row; updated rows carry the updater's xid.
-        # Rows whose score did not change are filtered by the WHERE and not returned.
-        cursor.execute(
-            f"""
-            WITH merged AS (
-                INSERT INTO {table} AS r (user_id, item_id, score, created_at, updated_at)
-                SELECT user_id, item_id, score, ts, ts FROM {staging} ORDER BY user_id, item_id
-                ON CONFLICT (user_id, item_id) DO UPDATE
-                    SET score = EXCLUDED.score, updated_at = %s
-                    WHERE r.score IS DISTINCT FROM EXCLUDED.score
-                RETURNING (xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
-            """,
-            [datetime.now(UTC)],
-        )
-        created, updated = cursor.fetchone()
-        cursor.execute(f"DROP TABLE {staging}")
-    summary.ratings_created, summary.ratings_updated = int(created), int(updated)
-    summary.ratings_unchanged = len(users) - summary.ratings_created - summary.ratings_updated
-
-
-# ---- aggregates ----------------------------------------------------------------------------
