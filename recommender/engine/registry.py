@@ -5,18 +5,33 @@ web UI to classes. The classes are imported on first access only, so importing
 the registry (or listing its names) never pulls in numba kernels of every
 model, and an optional model module that fails to import only breaks its own
 name.
+
+The neural models (``recommender/engine/neural/``) need PyTorch, an optional
+extra (``requirements-neural.txt``). Their classes import without it (so
+listing or inspecting every algorithm works anywhere); :func:`make_model`
+refuses to build one without it, with :class:`MissingExtraError`.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .base import Recommender
 
-__all__ = ["ALGORITHMS", "ALGORITHM_PATHS", "get_algorithm", "make_model", "parse_params"]
+__all__ = [
+    "ALGORITHMS",
+    "ALGORITHM_PATHS",
+    "OPTIONAL_EXTRAS",
+    "MissingExtraError",
+    "get_algorithm",
+    "make_model",
+    "parse_params",
+    "require_extra",
+]
 
 #: name -> (module inside ``recommender.engine``, class name).
 ALGORITHM_PATHS: dict[str, tuple[str, str]] = {
@@ -32,7 +47,39 @@ ALGORITHM_PATHS: dict[str, tuple[str, str]] = {
     "item_knn": ("knn", "ItemKNN"),
     "user_knn": ("knn", "UserKNN"),
     "blend": ("blend", "Blend"),
+    "embedding_mf": ("neural.embedding_mf", "EmbeddingMF"),
+    "deep_mf": ("neural.deep_mf", "DeepMF"),
+    "residual_mf": ("neural.residual_mf", "ResidualMF"),
+    "autorec": ("neural.autorec", "AutoRec"),
 }
+
+#: Package inside ``recommender.engine`` -> (the module its models need, the
+#: requirements file that installs it).
+OPTIONAL_EXTRAS: dict[str, tuple[str, str]] = {"neural": ("torch", "requirements-neural.txt")}
+
+
+class MissingExtraError(ImportError, ValueError):
+    """An algorithm needs an optional package that is not installed.
+
+    Also a ``ValueError``, so commands that report a bad ``--algorithm`` as a
+    usage error report this one the same way.
+    """
+
+
+def missing_extra_message(what: str, module: str, requirements: str) -> str:
+    return (
+        f"{what} needs the optional package {module!r}, which is not installed: "
+        f"install {requirements} (pip install -r {requirements})"
+    )
+
+
+def require_extra(name: str) -> None:
+    """Raise :class:`MissingExtraError` if algorithm ``name`` needs an optional
+    package that is not installed (checked without importing it)."""
+    module_name, _ = ALGORITHM_PATHS[name]
+    extra = OPTIONAL_EXTRAS.get(module_name.partition(".")[0])
+    if extra is not None and importlib.util.find_spec(extra[0]) is None:
+        raise MissingExtraError(missing_extra_message(f"algorithm {name!r}", *extra))
 
 
 def get_algorithm(name: str) -> type[Recommender]:
@@ -121,9 +168,11 @@ def make_model(name: str, params: Mapping[str, Any] | None = None) -> Recommende
     ``params`` maps ``__init__`` keyword names to values; string values such as
     ``"64"`` or ``"true"`` are converted to the type of that keyword's default
     (int, float, bool, str; ``"none"`` gives None). Non-string values pass
-    through unchanged. Unknown keys raise ``ValueError`` listing the valid ones.
+    through unchanged. Unknown keys raise ``ValueError`` listing the valid ones;
+    a model whose optional extra is missing raises :class:`MissingExtraError`.
     """
     cls = get_algorithm(name)
+    require_extra(name)
     signature = inspect.signature(cls.__init__)
     defaults = {
         key: p.default

@@ -19,7 +19,36 @@ from recommender.engine.base import Recommender
 from recommender.engine.registry import ALGORITHM_PATHS, ALGORITHMS, get_algorithm, make_model, parse_params
 
 #: Small, fast hyperparameters per registry name (the defaults are sized for ML-100K).
+NEURAL = {"embedding_mf", "deep_mf", "residual_mf", "autorec"}
 TEST_PARAMS: dict[str, dict[str, Any]] = {
+    "embedding_mf": {"factors": 4, "epochs": 30, "batch_size": 32, "random_state": 0, "device": "cpu"},
+    "deep_mf": {
+        "embedding_dim": 4,
+        "hidden": 16,
+        "learning_rate": 0.01,
+        "epochs": 30,
+        "batch_size": 32,
+        "random_state": 0,
+        "device": "cpu",
+    },
+    "residual_mf": {
+        "factors": 4,
+        "mf_epochs": 30,
+        "hidden": 8,
+        "epochs": 3,
+        "batch_size": 32,
+        "random_state": 0,
+        "device": "cpu",
+    },
+    "autorec": {
+        "hidden": 16,
+        "learning_rate": 0.01,
+        "regularization": 1.0,
+        "epochs": 50,
+        "batch_size": 8,
+        "random_state": 0,
+        "device": "cpu",
+    },
     "global_mean": {},
     "bias_baseline": {},
     "explicit_als": {"factors": 4, "iterations": 8, "random_state": 0},
@@ -103,6 +132,8 @@ def params_for(name: str) -> dict[str, Any]:
 
 
 def build(name: str, params: dict[str, Any] | None = None) -> Recommender:
+    if name in NEURAL:
+        pytest.importorskip("torch", reason="neural models need requirements-neural.txt")
     cls = model_class(name)
     return cls(**(params_for(name) if params is None else params))
 
@@ -240,6 +271,7 @@ def test_registry_names() -> None:
         "lbfgs_mf",
         "blend",
         "ease",
+        *NEURAL,
     }
     assert set(TEST_PARAMS) == set(ALGORITHMS)
     assert ALGORITHMS["bias_baseline"].__name__ == "BiasBaseline"

@@ -24,7 +24,7 @@ from recommender.engine.tables import (
     NonFiniteTablesError,
     rank_items,
 )
-from tests.engine.test_conformance import params_for
+from tests.engine.test_conformance import NEURAL, params_for
 
 FACTOR_NAMES = sorted(
     name for name in ALGORITHM_PATHS if get_algorithm(name).serving_kind in ("rating", "ranking")
@@ -39,6 +39,7 @@ SIMILARITY_NAMES = sorted(
 #: solve); PureSVD's trained vectors are float64 projections while its fold-in
 #: runs on the float32 tables; the bias baseline's user bias is summed by bincount.
 VECTOR_TOLERANCE: dict[str, float] = {
+    "embedding_mf": 0.0,
     "explicit_als": 0.0,
     "implicit_als": 1e-5,
     "sgd_mf": 0.0,
@@ -64,6 +65,8 @@ def planted(seed: int = 3, n_users: int = 60, n_items: int = 40) -> Interactions
 
 
 def fitted(name: str, data: Interactions) -> Any:
+    if name in NEURAL:
+        pytest.importorskip("torch", reason="neural models need requirements-neural.txt")
     return make_model(name, params_for(name)).fit(data)
 
 
@@ -72,6 +75,7 @@ def test_the_registry_is_the_one_list_of_servable_algorithms() -> None:
     assert set(kinds.values()) <= {*SERVING_KINDS, None}
     assert {name for name, kind in kinds.items() if kind} == {
         "bias_baseline",
+        "embedding_mf",
         "explicit_als",
         "implicit_als",
         "item_knn",
