@@ -78,7 +78,7 @@ def test_debug_is_off_unless_asked_for() -> None:
         ({"DEBUG": "1", "CONN_MAX_AGE": "soon"}, "CONN_MAX_AGE='soon' is not an integer"),
         (
             {"DEBUG": "1", "TASTEBASE_RATING_ALGORITHM": "svdpp"},
-            "TASTEBASE_RATING_ALGORITHM='svdpp' is not one of: bias_baseline, blend,",
+            "TASTEBASE_RATING_ALGORITHM='svdpp' is not one of: autorec, bias_baseline, blend,",
         ),
         (
             {"DEBUG": "1", "TASTEBASE_RANKING_ALGORITHM": "ImplicitALS"},

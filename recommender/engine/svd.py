@@ -85,7 +85,8 @@ class PureSVD(Recommender):
         score(u, .) = r_u Q Q^T                    (center=False, the paper's form)
 
     Centring only the *observed* ratings (by the global or user mean) was
-    measured to hurt top-N badly on ML-100K (NDCG@10 0.23 vs 0.37): it makes
+    measured to hurt top-N badly on ML-100K (the 80/20 split's test part,
+    NDCG@10 0.23 vs 0.37): it makes
     a below-average rating look worse than never rated, so it is not offered.
     ``similar_items`` is the cosine of the rows of ``Q``. Ranking only:
     ``predict`` returns the regularized baseline of :mod:`recommender.engine.base`.
