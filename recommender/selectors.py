@@ -387,7 +387,8 @@ def onboarding_items(*, user: User, limit: int = 24, exclude: list[int] | None =
             by_genre.setdefault(card.genres[0] if card.genres else "", []).append(pk)
     picked: list[int] = []
     seen: set[int] = set()
-    queues = sorted(by_genre.values(), key=lambda ids: pool.index(ids[0]))
+    # Genres in the order of their best-known film (dicts keep insertion order: pool order).
+    queues = list(by_genre.values())
     while len(picked) < limit and any(queues):
         for queue in queues:
             while queue and queue[0] in seen:
