@@ -119,7 +119,7 @@ def generate(scale: float = 1.0, seed: int = 0) -> dict[str, NDArray]:
     n_items = max(MIN_PER_USER * 3, round(ML20M_ITEMS * scale), min_items)
     counts = user_activity(rng, n_users, n_ratings, cap=int(ACTIVITY_CAP * n_items))
     rank_of_item = rng.permutation(n_items)
-    probs = (rank_of_item + 1.0) ** -ZIPF_EXPONENT
+    probs = ((rank_of_item + 1.0) ** -ZIPF_EXPONENT).astype(np.float64)
     users, items = _draw_items(rng, counts, n_items, probs)
 
     w = rng.normal(0.0, np.sqrt(0.5 / TRUE_RANK), (n_users, TRUE_RANK)).astype(np.float32)
@@ -154,7 +154,7 @@ def load(scale: float = 1.0, seed: int = 0) -> dict[str, NDArray]:
     arrays = generate(scale, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
     tmp.replace(path)  # atomic: a crashed run never leaves a truncated cache
     return arrays
 

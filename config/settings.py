@@ -302,8 +302,11 @@ def _params(name: str, default: list[str]) -> dict[str, str]:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
+#: Rating: the Bayesian SVD++ served form, the most accurate servable model under the
+#: validation protocol (docs/benchmarks.md, ML-100K: holdout RMSE 0.888 at 80/20, 0.881
+#: over 5 folds, against explicit_als's 0.914/0.906).
 TASTEBASE_DEFAULT_ALGORITHMS = {
-    "rating": envchoice("TASTEBASE_RATING_ALGORITHM", "explicit_als", choices=ALGORITHM_PATHS),
+    "rating": envchoice("TASTEBASE_RATING_ALGORITHM", "bayesian_svdpp_served", choices=ALGORITHM_PATHS),
     "ranking": envchoice("TASTEBASE_RANKING_ALGORITHM", "implicit_als", choices=ALGORITHM_PATHS),
     "similarity": envchoice("TASTEBASE_SIMILARITY_ALGORITHM", "item_knn", choices=ALGORITHM_PATHS),
 }
@@ -318,6 +321,25 @@ TASTEBASE_DEFAULT_PARAMS: dict[str, dict[str, str]] = {
         "TASTEBASE_SIMILARITY_PARAMS", ["similarity=jaccard", "shrinkage=250", "min_support=1"]
     ),
 }
+#: Above this many ratings a run that uses its kind's default trains the kind's
+#: large-catalog algorithm instead, if one is set: the Gibbs sampler behind the rating
+#: default does ~200 sweeps over every rating (about 30 s at 100K, 15+ minutes at 20M),
+#: where explicit_als's conjugate-gradient ALS stays at a few minutes (docs/scaling.md).
+#: TASTEBASE_RATING_ALGORITHM_LARGE=none keeps the default at every size.
+TASTEBASE_LARGE_CATALOG_RATINGS = envint("TASTEBASE_LARGE_CATALOG_RATINGS", 2_000_000, minimum=0)
+TASTEBASE_LARGE_CATALOG_ALGORITHMS = {
+    kind: name
+    for kind, name in {
+        "rating": envchoice(
+            "TASTEBASE_RATING_ALGORITHM_LARGE", "explicit_als", choices=(*ALGORITHM_PATHS, "none")
+        ),
+        "ranking": envchoice("TASTEBASE_RANKING_ALGORITHM_LARGE", "none", choices=(*ALGORITHM_PATHS, "none")),
+        "similarity": envchoice(
+            "TASTEBASE_SIMILARITY_ALGORITHM_LARGE", "none", choices=(*ALGORITHM_PATHS, "none")
+        ),
+    }.items()
+    if name != "none"
+}
 TASTEBASE_TRAINING_LOCK_TTL = envint("TASTEBASE_TRAINING_LOCK_TTL", 120, minimum=1)
 TASTEBASE_KEEP_VERSIONS = envint("TASTEBASE_KEEP_VERSIONS", 3, minimum=1)
 #: Promotion gate: a new version may be worse than the active one by at most this
@@ -330,6 +352,15 @@ TASTEBASE_EVAL_MAX_USERS = envint("TASTEBASE_EVAL_MAX_USERS", 5000, minimum=1)
 TASTEBASE_NEIGHBORS = envint("TASTEBASE_NEIGHBORS", 30, minimum=1)
 TASTEBASE_RETRAIN_CRON = envcron("TASTEBASE_RETRAIN_CRON", "30 3 * * *")
 TASTEBASE_SIMILARITY_CRON = envcron("TASTEBASE_SIMILARITY_CRON", "15 * * * *")
+#: Where factor models train: ``local`` (the engine, in the worker) or ``spark``
+#: (explicit_als/implicit_als train as their Spark twins spark_als/spark_implicit_als
+#: on SPARK_MASTER; needs requirements-spark.txt and Java 17). Serving never needs Spark.
+TASTEBASE_TRAINING_BACKEND = envchoice("TASTEBASE_TRAINING_BACKEND", "local", choices=("local", "spark"))
+#: The Spark master a Spark fit connects to: local[N] (in-process) or spark://host:7077.
+SPARK_MASTER = os.environ.get("SPARK_MASTER", "").strip() or "local[*]"
+#: A directory every Spark executor can read, for the ratings export and checkpoints
+#: (a shared volume on a real cluster); empty: the system temp dir (fine for local[N]).
+TASTEBASE_SPARK_SHARED_DIR = os.environ.get("TASTEBASE_SPARK_SHARED_DIR", "").strip()
 
 # ---- ratings import ------------------------------------------------------------
 #: Rows one CSV import on My ratings may carry; the file may hold 200 bytes a row on

@@ -10,7 +10,7 @@ the import stays all-or-nothing:
   each index and constraint is built back once from its saved definition (a sorted build instead of millions of b-tree inserts;
   one anti-join per foreign key instead of one deferred check per row);
 * **table with ratings**: the stored (user, item, score) triples are fetched,
-  packed by the server into one ``bytea`` per few million, and compared with the
+  each column as one binary array per few million rows, and compared with the
   file in numpy; only the difference is written — changed scores with one
   ``UPDATE … FROM`` a staging table (``updated_at`` = now, ``created_at`` kept),
   new pairs with one ``INSERT … SELECT`` (or, when they outnumber a quarter of
@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 from django.db import connection
 from numpy.typing import NDArray
 from tqdm import tqdm
@@ -118,7 +119,8 @@ def ratings_merge(
         if result.created:
             part = np.flatnonzero(new)
             # (user, item) order: the table is clustered by user and index builds see sorted input.
-            part = part[np.argsort(users[part] * (int(items.max()) + 1) + items[part], kind="stable")]
+            # Pairs are unique (the reader keeps the last of a pair), so the sort need not be stable.
+            part = part[np.argsort(users[part] * (int(items.max()) + 1) + items[part])]
             if result.created > REBUILD_SHARE * stored:
                 stage("indexes")
                 saved = _drop_secondary(cursor, table)
@@ -152,12 +154,20 @@ def _match_stored(
 ) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64]]:
     """Which rows are stored already: ``found``, and ``stored_scores[where[k]]`` is row k's stored score."""
     stored_users, stored_items, stored_scores = _stored_ratings(cursor, table)
+    if not len(stored_scores):  # a first import: nothing to look up
+        return np.zeros(len(users), dtype=bool), np.zeros(len(users), dtype=np.int64), stored_scores
     width = int(max(items.max(initial=0), stored_items.max(initial=0))) + 1
     keys = users * width + items
     stored_keys = stored_users * width + stored_items
-    order = np.argsort(stored_keys)
-    stored_keys, stored_scores = stored_keys[order], stored_scores[order]
-    where = np.searchsorted(stored_keys, keys)
+    del stored_users, stored_items
+    if not bool((stored_keys[1:] > stored_keys[:-1]).all()):  # a first import stores them in order
+        order = np.argsort(stored_keys)
+        stored_keys, stored_scores = stored_keys[order], stored_scores[order]
+    # Binary searches in key order: each starts where the last ended and stays in
+    # cache; 20M searches in file order miss the cache at almost every step.
+    order = np.argsort(keys)
+    where = np.empty(len(keys), dtype=np.int64)
+    where[order] = np.searchsorted(stored_keys, keys[order])
     found = where < len(stored_keys)
     found[found] = stored_keys[where[found]] == keys[found]
     return found, where, stored_scores
@@ -166,30 +176,65 @@ def _match_stored(
 def _stored_ratings(
     cursor: Any, table: str
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """Every stored (user, item, score), packed by the server into one ``bytea`` per chunk of users.
+    """Every stored (user, item, score): per chunk of users, each column as one binary array.
 
-    One value per query instead of one COPY message per row, which psycopg
-    handles one at a time in Python (tens of seconds for tens of millions).
+    ``array_send(array_agg(...))`` hands over a column as one ``bytea`` (a
+    length and a value per element), so a query returns three values instead of
+    one COPY message per row, which psycopg handles one at a time in Python
+    (tens of seconds for tens of millions); about a third less server time than
+    concatenating ``int8send`` per row.
     """
-    row = np.dtype([("user", ">i8"), ("item", ">i8"), ("score", ">f8")])
-    cursor.execute(f"SELECT min(user_id), max(user_id), count(*) FROM {table}")
-    low, high, count = cursor.fetchone()
-    parts = []
-    if count:
-        # A bytea holds at most 1 GB: chunks of users with ~10M ratings (240 MB) each.
-        chunks = -(-int(count) // STORED_CHUNK)
-        step = -(-(int(high) - int(low) + 1) // chunks)
-        for start in range(int(low), int(high) + 1, step):
-            cursor.execute(
-                "SELECT string_agg(int8send(user_id::bigint) || int8send(item_id::bigint) || float8send(score), "
-                f"''::bytea) FROM {table} WHERE user_id >= %s AND user_id < %s",
-                [start, start + step],
-            )
-            (packed,) = cursor.fetchone()
-            if packed:
-                parts.append(np.frombuffer(packed, dtype=row))
-    data = np.concatenate(parts) if parts else np.empty(0, dtype=row)
-    return data["user"].astype(np.int64), data["item"].astype(np.int64), data["score"].astype(np.float64)
+    # A plain (server-side binding) cursor on Django's connection: Django's own
+    # client-side cursors cannot ask for binary results.
+    with psycopg.Cursor(cursor.cursor.connection) as raw:
+        cursor.execute(f"SELECT min(user_id), max(user_id), count(*) FROM {table}")
+        low, high, count = cursor.fetchone()
+        parts: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+        if count:
+            # An array holds at most 1 GB: chunks of users with ~10M ratings (120 MB a column) each.
+            chunks = -(-int(count) // STORED_CHUNK)
+            step = -(-(int(high) - int(low) + 1) // chunks)
+            for start in range(int(low), int(high) + 1, step):
+                raw.execute(
+                    "SELECT array_send(array_agg(user_id::int8)), array_send(array_agg(item_id::int8)), "
+                    f"array_send(array_agg(score::float8)) FROM {table} WHERE user_id >= %s AND user_id < %s",
+                    [start, start + step],
+                    binary=True,
+                )
+                row = raw.fetchone()
+                if row is not None and row[0] is not None:
+                    users, items, scores = row
+                    parts.append(
+                        (
+                            binary_array_values(users, ">i8"),
+                            binary_array_values(items, ">i8"),
+                            binary_array_values(scores, ">f8"),
+                        )
+                    )
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+    return (
+        np.concatenate([p[0] for p in parts]).astype(np.int64),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]).astype(np.float64),
+    )
+
+
+def binary_array_values(data: bytes, value_type: str) -> NDArray[Any]:
+    """The values of a one-dimensional array without NULLs in PostgreSQL's binary format.
+
+    Layout (``array_send``): dimensions, has-nulls flag, element type oid, then
+    per dimension its length and lower bound, then per element a 4-byte length
+    and the value, all big-endian.
+    """
+    ndim, has_nulls = int.from_bytes(data[0:4], "big"), int.from_bytes(data[4:8], "big")
+    if ndim == 0:
+        return np.empty(0, dtype=value_type)
+    if ndim != 1 or has_nulls:
+        raise ValueError("expected a one-dimensional array without NULLs")
+    count = int.from_bytes(data[12:16], "big")
+    element = np.dtype([("length", ">i4"), ("value", value_type)])
+    return np.frombuffer(data, dtype=element, count=count, offset=20)["value"]
 
 
 def _staging(

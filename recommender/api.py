@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -60,7 +59,13 @@ from .selectors import (
     recommendation_list_for_user,
     training_task_status,
 )
-from .services import PromotionRefused, algorithm_kind, model_version_activate, model_version_rollback
+from .services import (
+    PromotionRefused,
+    algorithm_kind,
+    default_algorithm,
+    model_version_activate,
+    model_version_rollback,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -672,7 +677,7 @@ def _retrain_validate(*, kind: str, algorithm: str | None, params: dict[str, Any
     """The algorithm to train for ``kind``; a 400 naming the field if the registry refuses."""
     from recommender.engine.registry import make_model
 
-    algorithm = algorithm or settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]
+    algorithm = algorithm or default_algorithm(kind)
     try:
         served = algorithm_kind(algorithm)
     except ValueError as exc:

@@ -42,8 +42,15 @@ def _able_to_serve(kind: str) -> list[str]:
 @register()
 def default_algorithms_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for kind, name in settings.TASTEBASE_DEFAULT_ALGORITHMS.items():
-        variable = VARIABLES.get(kind, "TASTEBASE_DEFAULT_ALGORITHMS")
+    configured = [
+        (kind, name, VARIABLES.get(kind, "TASTEBASE_DEFAULT_ALGORITHMS"))
+        for kind, name in settings.TASTEBASE_DEFAULT_ALGORITHMS.items()
+    ]
+    configured += [
+        (kind, name, VARIABLES.get(kind, "TASTEBASE_LARGE_CATALOG_ALGORITHMS") + "_LARGE")
+        for kind, name in settings.TASTEBASE_LARGE_CATALOG_ALGORITHMS.items()
+    ]
+    for kind, name, variable in configured:
         try:
             serves = _serving_kind(name)
         except (ValueError, ImportError) as exc:

@@ -119,7 +119,16 @@ class RetrainForm(forms.Form):
             ("", "Configured default"),
             *((kind.capitalize(), by_kind[kind]) for kind in ModelKind.values if by_kind[kind]),
         ]
-        algorithm.help_text = " · ".join(f"{kind}: {defaults[kind]}" for kind in ModelKind.values)
+        large = settings.TASTEBASE_LARGE_CATALOG_ALGORITHMS
+        algorithm.help_text = " · ".join(
+            f"{kind}: {defaults[kind]}"
+            + (
+                f" ({large[kind]} above {settings.TASTEBASE_LARGE_CATALOG_RATINGS:,} ratings)"
+                if kind in large and large[kind] != defaults[kind]
+                else ""
+            )
+            for kind in ModelKind.values
+        )
 
     def clean_params(self) -> dict[str, str]:
         text: str = self.cleaned_data["params"]

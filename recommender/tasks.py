@@ -10,6 +10,7 @@ from django.db import OperationalError, transaction
 
 from ratings.services import item_damped_means_recompute
 
+from .export import ratings_export_shared
 from .locks import TrainingAlreadyRunning, TrainingLockLost
 from .models import ModelKind
 from .services import PromotionRefused, model_train
@@ -64,7 +65,8 @@ def retrain_all() -> list[dict[str, Any]]:
     """The nightly job: a fresh global mean for the items' damped means ("Top rated"), then
     the rating, ranking and similarity models, one after another."""
     item_damped_means_recompute()
-    return [retrain.run(kind=kind) for kind in (ModelKind.RATING, ModelKind.RANKING, ModelKind.SIMILARITY)]
+    with ratings_export_shared():  # one read of the ratings table for the three runs
+        return [retrain.run(kind=kind) for kind in (ModelKind.RATING, ModelKind.RANKING, ModelKind.SIMILARITY)]
 
 
 @shared_task

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import os
 import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import yaml
 from django.conf import settings
+
+from config.env import envchoice
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -27,9 +31,9 @@ class ImageSetup:
     owned_by: dict[str, str] = field(default_factory=dict)  # path -> owner, by chown before USER
 
 
-def _dockerfile() -> ImageSetup:
+def _dockerfile(name: str = "Dockerfile") -> ImageSetup:
     """Follow WORKDIR, RUN mkdir/chown and USER in order (``\\`` continuations joined)."""
-    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    text = re.sub(r"\\\n", " ", (ROOT / name).read_text())
     setup = ImageSetup()
     for line in text.splitlines():
         instruction, _, rest = line.strip().partition(" ")
@@ -167,3 +171,71 @@ def test_collectstatic_writes_into_the_static_volume_web_serves() -> None:
     assert web.get(volume) == static_root
     # The build context leaves out a local collectstatic, so the image's folder starts empty.
     assert "staticfiles" in (ROOT / ".dockerignore").read_text().split()
+
+
+# ---- the `spark` profile ---------------------------------------------------------------
+
+SPARK_SERVICES = ("spark-master", "spark-worker", "worker-spark")
+
+
+def _pinned(requirements: str, package: str) -> str:
+    for line in (ROOT / requirements).read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep and name.strip() == package:
+            return version.strip()
+    raise AssertionError(f"{package} is not pinned in {requirements}")
+
+
+def test_the_spark_services_only_start_with_the_spark_profile() -> None:
+    for name in SPARK_SERVICES:
+        assert SERVICES[name].get("profiles") == ["spark"], name
+    for name in ("postgres", "redis", "migrate", "web", "worker", "beat"):
+        assert "profiles" not in SERVICES[name], name
+
+
+def test_the_spark_cluster_runs_the_version_pyspark_is_pinned_to() -> None:
+    version = _pinned("requirements-spark.txt", "pyspark")
+    for name in ("spark-master", "spark-worker"):
+        image, _, tag = SERVICES[name]["image"].partition(":")
+        assert image == "apache/spark" and tag.startswith(f"{version}-") and "java17" in tag, tag
+    master = SERVICES["spark-master"]["command"]
+    assert master[1] == "org.apache.spark.deploy.master.Master"
+    assert (
+        master[master.index("--host") + 1] == "spark-master" and master[master.index("--port") + 1] == "7077"
+    )
+    worker = SERVICES["spark-worker"]["command"]
+    assert worker[1] == "org.apache.spark.deploy.worker.Worker" and worker[2] == "spark://spark-master:7077"
+
+
+def test_the_spark_worker_trains_on_the_cluster_through_a_shared_volume() -> None:
+    service = SERVICES["worker-spark"]
+    env = service["environment"]
+    assert env["TASTEBASE_TRAINING_BACKEND"] == "spark"
+    assert env["SPARK_MASTER"] == SERVICES["spark-worker"]["command"][2]
+    # The settings' own parser accepts what compose sets.
+    with mock.patch.dict(os.environ, {"TASTEBASE_TRAINING_BACKEND": env["TASTEBASE_TRAINING_BACKEND"]}):
+        assert envchoice("TASTEBASE_TRAINING_BACKEND", "local", choices=("local", "spark")) == "spark"
+    # The same Celery app and database as the default worker.
+    assert service["command"][:3] == SERVICES["worker"]["command"][:3]
+    assert service["env_file"] == ".env"
+    # The export directory is one named volume, at the same path for the driver and the executors.
+    shared = env["TASTEBASE_SPARK_SHARED_DIR"]
+    assert _named_volume_mounts(service) == {"spark-shared": shared}
+    assert _named_volume_mounts(SERVICES["spark-worker"]) == {"spark-shared": shared}
+    # Executors run as the app's uid and can read its exports; the volume starts as the image's folder.
+    assert SERVICES["spark-worker"]["user"].split(":")[0] == "1000"
+    assert SERVICES["spark-worker"]["depends_on"]["worker-spark"]["condition"] == "service_started"
+    # The executors reach the driver by the hostname it advertises.
+    assert f"spark.driver.host={service['hostname']}" in env["PYSPARK_SUBMIT_ARGS"]
+
+
+def test_the_spark_workers_image_has_java_pyspark_and_the_shared_folder() -> None:
+    assert SERVICES["worker-spark"]["build"] == {"context": ".", "dockerfile": "Dockerfile.spark"}
+    text = (ROOT / "Dockerfile.spark").read_text()
+    assert "openjdk-17-jre-headless" in text
+    assert "-r requirements-spark.txt" in text and "-r requirements.txt" in text
+    setup = _dockerfile("Dockerfile.spark")
+    assert setup.user == _dockerfile().user == "tastebase"
+    assert "useradd --create-home --uid 1000 tastebase" in text  # the uid spark-worker runs as
+    shared = SERVICES["worker-spark"]["environment"]["TASTEBASE_SPARK_SHARED_DIR"]
+    assert shared in setup.created and setup.owned_by.get(shared) == "tastebase"

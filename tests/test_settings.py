@@ -78,7 +78,7 @@ def test_debug_is_off_unless_asked_for() -> None:
         ({"DEBUG": "1", "CONN_MAX_AGE": "soon"}, "CONN_MAX_AGE='soon' is not an integer"),
         (
             {"DEBUG": "1", "TASTEBASE_RATING_ALGORITHM": "svdpp"},
-            "TASTEBASE_RATING_ALGORITHM='svdpp' is not one of: autorec, bias_baseline, blend,",
+            "TASTEBASE_RATING_ALGORITHM='svdpp' is not one of: autorec, bayesian_svdpp, bayesian_svdpp_served, bias_baseline, blend,",
         ),
         (
             {"DEBUG": "1", "TASTEBASE_RANKING_ALGORITHM": "ImplicitALS"},
@@ -263,3 +263,11 @@ def test_the_system_check_is_registered() -> None:
     from django.core.checks import registry
 
     assert default_algorithms_check in registry.registry.get_checks()
+
+
+def test_a_large_catalog_model_that_cannot_serve_its_kind_fails_the_system_check() -> None:
+    with override_settings(TASTEBASE_LARGE_CATALOG_ALGORITHMS={"rating": "implicit_als"}):
+        errors = default_algorithms_check(None)
+    assert [e.msg for e in errors] == [
+        "TASTEBASE_RATING_ALGORITHM_LARGE='implicit_als' cannot serve rating (it serves ranking)"
+    ]

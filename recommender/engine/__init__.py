@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "GlobalMean": "baseline",
     "Blend": "blend",
     "BPMF": "bpmf",
+    "BayesianSVDpp": "bayesian_svdpp",
+    "ServedBayesianSVDpp": "bayesian_svdpp",
     "EASE": "ease",
     "evaluate_algorithm": "evaluation",
     "read_ratings_csv": "evaluation",
@@ -53,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "per_user_split": "split",
     "random_split": "split",
     "temporal_split": "split",
+    "RankBlend": "rank_blend",
     "PureSVD": "svd",
     "FactorTables": "tables",
     "NeighborTables": "tables",
@@ -66,6 +69,7 @@ __all__ = [
     "EASE",
     "LBFGSMF",
     "SGDMF",
+    "BayesianSVDpp",
     "BiasBaseline",
     "Blend",
     "EmptyInteractionsError",
@@ -77,8 +81,10 @@ __all__ = [
     "ItemKNN",
     "NeighborTables",
     "PureSVD",
+    "RankBlend",
     "RatingsFileError",
     "Recommender",
+    "ServedBayesianSVDpp",
     "UserKNN",
     "average_precision_at_k",
     "catalog_coverage",
@@ -121,6 +127,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .als import ExplicitALS
     from .base import Recommender
     from .baseline import BiasBaseline, GlobalMean
+    from .bayesian_svdpp import BayesianSVDpp, ServedBayesianSVDpp
     from .blend import Blend
     from .bpmf import BPMF
     from .ease import EASE
@@ -141,6 +148,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         recall_at_k,
         rmse,
     )
+    from .rank_blend import RankBlend
     from .readers import RatingsFileError
     from .registry import ALGORITHMS, get_algorithm, make_model
     from .split import kfold, per_user_split, random_split, temporal_split

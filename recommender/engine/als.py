@@ -22,7 +22,7 @@ for items, so alternating exact solves never increase J.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numba
 import numpy as np
@@ -40,30 +40,64 @@ __all__ = [
     "chunk_bounds",
     "explicit_als_loss",
     "row_regularization",
+    "warm_start_factors",
 ]
 
 SOLVERS = ("cholesky", "cg")
 #: ``solver="auto"`` switches from the exact solve to CG at this many ratings:
 #: below it an iteration takes well under a second either way and exactness
-#: is free; above it CG halves the time (bench/bench_als.py: 4.7 s vs 2.2 s
-#: per iteration on 20M ratings, identical ML-100K RMSE).
+#: is free (a CG-fitted user folds back in to the exact solve, not to their
+#: trained vector); above it CG is 4-9x faster per iteration (bench/bench_als.py)
+#: at the same validation RMSE.
 AUTO_CG_MIN_RATINGS = 5_000_000
 
 
-def chunk_bounds(indptr: NDArray[np.integer], k: int, chunks_per_thread: int = 64) -> NDArray[np.int64]:
+def warm_start_factors(
+    init: Any, data: Interactions, k: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Copies of a fitted model's ``(w, b, v, c)`` to start a fit on ``data`` from.
+
+    Raises ``ValueError`` unless ``init`` is fitted with ``k`` factors on data
+    with ``data``'s numbers of users and items (the same id vocabularies).
+    """
+    if not hasattr(init, "user_factors_"):
+        raise ValueError("init must be a fitted model")
+    if init.user_factors_.shape != (data.n_users, k) or init.item_factors_.shape != (data.n_items, k):
+        raise ValueError(
+            f"init has factors {init.user_factors_.shape} x {init.item_factors_.shape}; this fit needs "
+            f"({data.n_users}, {k}) x ({data.n_items}, {k}) (same factors, same id vocabularies)"
+        )
+    n_users, n_items = data.n_users, data.n_items
+    user_bias = getattr(init, "user_bias_", np.zeros(n_users, dtype=np.float32))
+    item_bias = getattr(init, "item_bias_", np.zeros(n_items, dtype=np.float32))
+    return (
+        np.array(init.user_factors_, dtype=np.float32),
+        np.array(user_bias, dtype=np.float32),
+        np.array(init.item_factors_, dtype=np.float32),
+        np.array(item_bias, dtype=np.float32),
+    )
+
+
+def chunk_bounds(
+    indptr: NDArray[np.integer], k: int, chunks_per_thread: int = 64, solver: str = "cholesky"
+) -> NDArray[np.int64]:
     """Row ranges of roughly equal cost for the parallel half step.
 
-    A row costs about ``n_u (k+1)^2`` for its Gram plus a solve that, though
-    only ``(k+1)^3 / 6`` multiply-adds, runs at a fraction of the Gram's speed
-    (short loops), so it is weighted as ``(k+1)^3``. numba hands each thread a
-    contiguous block of the ``prange``; balancing chunks by cost (not by row
-    count) keeps both cores busy when a few popular items hold most ratings.
+    With ``solver="cholesky"`` a row costs about ``n_u (k+1)^2`` for its Gram
+    plus a solve that, though only ``(k+1)^3 / 6`` multiply-adds, runs at a
+    fraction of the Gram's speed (short loops), so it is weighted as
+    ``(k+1)^3``. With ``solver="cg"`` a row costs ``n_u k`` per pass over its
+    ratings plus a few k-vector updates per CG step, weighted as ``16 k``.
+    numba hands each thread a contiguous block of the ``prange``; balancing
+    chunks by cost (not by row count) keeps both cores busy when a few
+    popular items hold most ratings.
     """
     n_rows = int(indptr.shape[0] - 1)
     if n_rows == 0:
         return np.zeros(1, dtype=np.int64)
     k1 = k + 1
-    cost = np.diff(indptr).astype(np.float64) * k1 * k1 + float(k1**3)
+    n = np.diff(indptr).astype(np.float64)
+    cost = n * k1 + 16.0 * k1 if solver == "cg" else n * k1 * k1 + float(k1**3)
     cum = np.cumsum(cost)
     n_chunks = max(1, min(n_rows, chunks_per_thread * numba.get_num_threads()))
     cuts = np.searchsorted(cum, np.linspace(0.0, cum[-1], n_chunks + 1)[1:-1], side="right")
@@ -96,8 +130,9 @@ def als_half_step(
     bias_regularization: float | None = None,
     exponent: float = 1.0,
     solver: str = "cholesky",
-    cg_steps: int = 3,
+    cg_steps: int = 2,
     bounds: NDArray[np.int64] | None = None,
+    row_objective: NDArray[np.float64] | None = None,
 ) -> None:
     """One ALS half step over the rows of a CSR matrix, in place on ``factors, bias``.
 
@@ -105,6 +140,11 @@ def als_half_step(
     Z^T (r_u - mu - c)`` with ``Z = [V_u, 1]`` (exact Cholesky) or ``cg_steps``
     warm-started CG steps toward it (``solver="cg"``). ``factors``/``bias``
     must be C-contiguous float32 (they are also the CG starting point).
+
+    If given, ``row_objective`` (float64, one entry per row) receives each
+    row's part of J at its new ``[w_u, b_u]``: its squared errors plus its own
+    penalty ``n_u^alpha (lambda |w_u|^2 + lambda_b b_u^2)``, computed while the
+    row's vectors are still in cache.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -112,7 +152,11 @@ def als_half_step(
         raise TypeError("factors and bias must be C-contiguous float32 arrays (updated in place)")
     k = factors.shape[1]
     if bounds is None:
-        bounds = chunk_bounds(indptr, k)
+        bounds = chunk_bounds(indptr, k, solver=solver)
+    if row_objective is None:
+        row_objective = np.empty(0, dtype=np.float64)
+    elif row_objective.dtype != np.float64 or row_objective.shape != bias.shape:
+        raise TypeError("row_objective must be a float64 array with one entry per row")
     counts = np.diff(indptr)
     lam_b = regularization if bias_regularization is None else bias_regularization
     args = (
@@ -128,9 +172,9 @@ def als_half_step(
         row_regularization(counts, float(lam_b), float(exponent)),
     )
     if solver == "cholesky":
-        half_step_cholesky(*args, bounds)
+        half_step_cholesky(*args, bounds, row_objective)
     else:
-        half_step_cg(*args, int(cg_steps), bounds)
+        half_step_cg(*args, int(cg_steps), bounds, row_objective)
 
 
 def als_half_step_reference(
@@ -222,14 +266,23 @@ class ExplicitALS(Recommender):
     (k+1) x (k+1) ridge system on ``[v_i, c_i]`` resp. ``[w_u, b_u]`` (features
     augmented with a constant 1 for the bias), so J never increases.
     ``solver="cg"`` replaces the exact solve by ``cg_steps`` warm-started
-    conjugate-gradient steps (Takacs et al., RecSys 2011): about half the
-    CPU time per iteration on ML-20M-sized data (``bench/bench_als.py``), same
-    ML-100K RMSE, still monotone, but not the exact half step. The default
-    ``solver="auto"`` is exact below ``AUTO_CG_MIN_RATINGS`` ratings and CG above.
+    conjugate-gradient steps (Takacs et al., RecSys 2011) on each row's system
+    with the bias eliminated (its Schur complement): still monotone, not the
+    exact half step. Two such steps reach the objective that three CG steps on
+    the bias-augmented system did, and the validation RMSE of the exact solve
+    (ML-100K: 0.9075 both; synthetic 5M: 0.8236 vs 0.8237), at a small
+    fraction of its time on ML-20M-sized data (``bench/bench_als.py``). The
+    default ``solver="auto"`` is exact below ``AUTO_CG_MIN_RATINGS`` ratings
+    and CG above.
 
     Because users are solved last, :meth:`fold_in` of a training user's
     ratings (the same solve on the final item side) returns that user's trained
-    ``(w_u, b_u)``. ``loss_history_`` holds J after every iteration.
+    ``(w_u, b_u)`` when the exact solver was used. ``loss_history_`` holds J
+    after every iteration (``track_loss=True``): the user half step adds up each
+    user's part of J while that user's item vectors are still in cache, and the
+    items' penalty is an O(n_items k) sum, so tracking costs about 5 % of an
+    iteration instead of a second pass over all ratings (float32 dot products
+    with CG: J to about 1e-7 relative).
 
     How the defaults were chosen: by comparing *test* RMSE on the ML-100K
     80/20 split that ``docs/benchmarks.md`` reports (0.914), before the
@@ -259,9 +312,10 @@ class ExplicitALS(Recommender):
         bias_regularization: float | None = 1.0,
         regularization_exponent: float = 0.5,
         solver: str = "auto",
-        cg_steps: int = 3,
+        cg_steps: int = 2,
         init_scale: float = 0.1,
         track_loss: bool = True,
+        warm_start_iterations: int = 5,
         random_state: int | None = 0,
     ) -> None:
         self.factors = factors
@@ -273,6 +327,7 @@ class ExplicitALS(Recommender):
         self.cg_steps = cg_steps
         self.init_scale = init_scale
         self.track_loss = track_loss
+        self.warm_start_iterations = warm_start_iterations
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -297,45 +352,74 @@ class ExplicitALS(Recommender):
         lam_b = self.regularization if self.bias_regularization is None else self.bias_regularization
         return float(lam_b)
 
+    def fit(self, data: Interactions, init: ExplicitALS | None = None) -> Self:
+        """Fit on ``data``; with ``init``, start from its factors.
+
+        ``init`` is a fitted ExplicitALS with the same ``factors`` on the same id
+        vocabularies (the holdout fit of a training run, which saw most of the
+        same ratings): the alternation then starts next to its answer and runs
+        ``warm_start_iterations`` iterations instead of ``iterations``.
+        """
+        self._init = init
+        try:
+            return super().fit(data)
+        finally:
+            self._init = None
+
     def _fit(self, data: Interactions) -> None:
         self._check_params()
         k = int(self.factors)
         rng = np.random.default_rng(self.random_state)
         mu = float(self.global_mean_)
-        # Items are solved first, so only the user side needs a starting point;
-        # item factors are drawn too so CG (warm-started) has one as well.
-        w = (rng.standard_normal((data.n_users, k)) * self.init_scale / np.sqrt(k)).astype(np.float32)
-        v = (rng.standard_normal((data.n_items, k)) * self.init_scale / np.sqrt(k)).astype(np.float32)
-        b = np.zeros(data.n_users, dtype=np.float32)
-        c = np.zeros(data.n_items, dtype=np.float32)
+        iterations = int(self.iterations)
+        init = getattr(self, "_init", None)
+        if init is not None:
+            w, b, v, c = warm_start_factors(init, data, k)
+            iterations = min(iterations, int(self.warm_start_iterations))
+        else:
+            # Items are solved first, so only the user side needs a starting point;
+            # item factors are drawn too so CG (warm-started) has one as well.
+            w = (rng.standard_normal((data.n_users, k)) * self.init_scale / np.sqrt(k)).astype(np.float32)
+            v = (rng.standard_normal((data.n_items, k)) * self.init_scale / np.sqrt(k)).astype(np.float32)
+            b = np.zeros(data.n_users, dtype=np.float32)
+            c = np.zeros(data.n_items, dtype=np.float32)
         csr, csc = data.csr, data.csc
-        user_bounds = chunk_bounds(csr.indptr, k)
-        item_bounds = chunk_bounds(csc.indptr, k)
+        solver = self.resolved_solver(data.nnz)
+        user_bounds = chunk_bounds(csr.indptr, k, solver=solver)
+        item_bounds = chunk_bounds(csc.indptr, k, solver=solver)
+        lam, lam_b = float(self.regularization), self._bias_regularization()
+        alpha = float(self.regularization_exponent)
         opts: dict[str, Any] = {
-            "regularization": float(self.regularization),
-            "bias_regularization": self._bias_regularization(),
-            "exponent": float(self.regularization_exponent),
-            "solver": self.resolved_solver(data.nnz),
+            "regularization": lam,
+            "bias_regularization": lam_b,
+            "exponent": alpha,
+            "solver": solver,
             "cg_steps": int(self.cg_steps),
         }
+        # J after an iteration = the users' parts, which the user half step
+        # computes from the vectors it has just gathered, + the items' penalty.
+        user_objective = np.empty(data.n_users, dtype=np.float64) if self.track_loss else None
+        item_weight = row_regularization(np.diff(csc.indptr), 1.0, alpha)
         self.loss_history_ = []
-        for _ in range(int(self.iterations)):
+        for _ in range(iterations):
             als_half_step(csc.indptr, csc.indices, csc.data, mu, w, b, v, c, bounds=item_bounds, **opts)
-            als_half_step(csr.indptr, csr.indices, csr.data, mu, v, c, w, b, bounds=user_bounds, **opts)
-            if self.track_loss:  # one O(nnz k) pass; benchmarks switch it off
-                self.loss_history_.append(
-                    explicit_als_loss(
-                        data,
-                        mu,
-                        w,
-                        b,
-                        v,
-                        c,
-                        float(self.regularization),
-                        self._bias_regularization(),
-                        float(self.regularization_exponent),
-                    )
-                )
+            als_half_step(
+                csr.indptr,
+                csr.indices,
+                csr.data,
+                mu,
+                v,
+                c,
+                w,
+                b,
+                bounds=user_bounds,
+                row_objective=user_objective,
+                **opts,
+            )
+            if user_objective is not None:
+                v64, c64 = v.astype(np.float64), c.astype(np.float64)
+                item_penalty = item_weight @ (lam * np.einsum("ik,ik->i", v64, v64) + lam_b * c64**2)
+                self.loss_history_.append(float(user_objective.sum() + item_penalty))
         self.user_factors_, self.user_bias_ = w, b
         self.item_factors_, self.item_bias_ = v, c
         norms = np.linalg.norm(v.astype(np.float64), axis=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,14 +45,26 @@ def ridge_blend_weights(
     return float(y_mean - p_mean @ w), w
 
 
-def default_models() -> list[Recommender]:
-    """ItemKNN + UserKNN + ExplicitALS + BPMF: neighbourhood and factor models
-    make different errors, which is what a blend feeds on."""
-    from .als import ExplicitALS
-    from .bpmf import BPMF
-    from .knn import ItemKNN, UserKNN
+#: Registry names of the default members: the served Bayesian SVD++ (the most
+#: accurate servable model) and the two neighbourhood models, which make
+#: different errors — what a blend feeds on. All three are core (no extras), so
+#: the default blend is the same everywhere; I-AutoRec (optional PyTorch extra)
+#: is the member that adds most on top of them (``members=...,autorec``;
+#: docs/benchmarks.md has the validation figures).
+DEFAULT_MEMBERS: tuple[str, ...] = ("bayesian_svdpp_served", "item_knn", "user_knn")
 
-    return [ItemKNN(), UserKNN(), ExplicitALS(), BPMF()]
+
+def default_models() -> list[Recommender]:
+    """The :data:`DEFAULT_MEMBERS` at their defaults."""
+    return models_from_names(DEFAULT_MEMBERS)
+
+
+def models_from_names(names: Sequence[str]) -> list[Recommender]:
+    """Unfitted models at their defaults from registry names (``make_model`` checks each name
+    and refuses an optional-extra model whose extra is missing, saying which)."""
+    from .registry import make_model
+
+    return [make_model(name, {}) for name in names]
 
 
 class Blend(Recommender):
@@ -79,19 +92,30 @@ class Blend(Recommender):
         self,
         *,
         models: Sequence[Recommender] | None = None,
+        members: str | Sequence[str] | None = None,
         validation_fraction: float = 0.1,
         regularization: float = 1.0,
         non_negative: bool = True,
         random_state: int = 0,
     ) -> None:
         self.models = models
+        self.members = members
         self.validation_fraction = validation_fraction
         self.regularization = regularization
         self.non_negative = non_negative
         self.random_state = random_state
 
     def _fit(self, data: Interactions) -> None:
-        prototypes = list(self.models) if self.models is not None else default_models()
+        if self.models is not None and self.members is not None:
+            raise ValueError("give Blend either models or members, not both")
+        if self.models is not None:
+            prototypes = list(self.models)
+        elif self.members is not None:
+            # "+" as well as ",": environment lists (TASTEBASE_RATING_PARAMS) split on commas.
+            names = re.split(r"[,+]", self.members) if isinstance(self.members, str) else list(self.members)
+            prototypes = models_from_names([name.strip() for name in names if name.strip()])
+        else:
+            prototypes = default_models()
         if not prototypes:
             raise ValueError("Blend needs at least one base model")
         if not 0.0 < self.validation_fraction < 1.0:

@@ -8,7 +8,7 @@ filtering", RecSys 2011.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +16,7 @@ from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 from ._als_kernels import PANEL, accumulate_gram_panel, cholesky_solve_inplace, gather_transposed
+from .als import warm_start_factors
 from .base import Recommender
 from .interactions import Interactions
 from .tables import RANKING, FactorTables
@@ -269,6 +270,7 @@ class ImplicitALS(Recommender):
         alpha: float = 1.5,
         iterations: int = 15,
         cg_steps: int = 3,
+        warm_start_iterations: int = 5,
         random_state: int | None = 0,
     ) -> None:
         self.factors = factors
@@ -276,10 +278,21 @@ class ImplicitALS(Recommender):
         self.alpha = alpha
         self.iterations = iterations
         self.cg_steps = cg_steps
+        self.warm_start_iterations = warm_start_iterations
         self.random_state = random_state
 
     def _confidence(self, ratings: NDArray[np.floating]) -> NDArray[np.float32]:
         return confidence(ratings, float(self.alpha), self.rating_scale_[0])
+
+    def fit(self, data: Interactions, init: ImplicitALS | None = None) -> Self:
+        """Fit on ``data``; with ``init`` (a fitted ImplicitALS with the same
+        ``factors`` on the same id vocabularies), start from its factors and run
+        ``warm_start_iterations`` iterations instead of ``iterations``."""
+        self._init = init
+        try:
+            return super().fit(data)
+        finally:
+            self._init = None
 
     def _fit(self, data: Interactions) -> None:
         k = int(self.factors)
@@ -287,16 +300,22 @@ class ImplicitALS(Recommender):
             raise ValueError("factors must be >= 1")
         lam = float(self.regularization)
         rng = np.random.default_rng(self.random_state)
-        # Small random start breaks the symmetry between factors.
-        x = (rng.standard_normal((data.n_users, k)) * 0.01).astype(np.float32)
-        y = (rng.standard_normal((data.n_items, k)) * 0.01).astype(np.float32)
+        iterations = int(self.iterations)
+        init = getattr(self, "_init", None)
+        if init is not None:
+            x, _, y, _ = warm_start_factors(init, data, k)
+            iterations = min(iterations, int(self.warm_start_iterations))
+        else:
+            # Small random start breaks the symmetry between factors.
+            x = (rng.standard_normal((data.n_users, k)) * 0.01).astype(np.float32)
+            y = (rng.standard_normal((data.n_items, k)) * 0.01).astype(np.float32)
         csr, csc = data.csr, data.csc
         conf_u = self._confidence(csr.data)
         conf_i = self._confidence(csc.data)
         conf_csr = sp.csr_matrix((conf_u, csr.indices, csr.indptr), shape=csr.shape)
         eye = lam * np.eye(k)
         self.loss_history_ = []
-        for _ in range(int(self.iterations)):
+        for _ in range(iterations):
             # Gram matrices in float64 then cast: one k x k product per half step.
             yty = (y.astype(np.float64).T @ y + eye).astype(np.float32)
             cg_least_squares_step(csr.indptr, csr.indices, conf_u, x, y, yty, int(self.cg_steps))
@@ -306,7 +325,7 @@ class ImplicitALS(Recommender):
         # Users last and exactly: the stored user vectors are then what a fold-in
         # of the same ratings gives (the site folds users in with the exact
         # solve), and the objective can only go down.
-        if int(self.iterations) > 0:
+        if iterations > 0:
             yty64 = y.astype(np.float64).T @ y.astype(np.float64) + eye
             exact_rows_step(csr.indptr, csr.indices, conf_u, x, y, yty64)
         self.user_factors_ = x

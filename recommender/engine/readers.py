@@ -329,6 +329,12 @@ def _clean_bytes(data: bytes) -> bytes:
     return data
 
 
+def _first_line(data: bytes) -> bytes:
+    """The bytes before the first newline (without splitting, i.e. copying, the rest)."""
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
+
+
 def _decode(data: bytes) -> str:
     """UTF-8 if it is valid, else latin-1 (ml-100k and ml-1m are latin-1, later sets UTF-8)."""
     try:
@@ -345,7 +351,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _check_not_empty(name: str, data: bytes) -> None:
-    if not data.strip():
+    if _NON_SPACE.search(data) is None:  # no copy of the data, as data.strip() makes
         raise RatingsFileError(f"{name}: the file is empty")
 
 
@@ -607,6 +613,66 @@ class _FirstError:
             self.message = message
 
 
+# ---- the fast path: one compiled pass over plain rows ------------------------------------
+
+#: Ratings files at least this large take the compiled fast path (smaller ones are
+#: parsed in milliseconds anyway, and need not load numba).
+FAST_PATH_MIN_BYTES = 1 << 20
+
+
+def _parse_plain(body: bytes, sep: bytes, layout: RatingsLayout) -> ParsedRatings | None:
+    """Every row of ``body`` parsed by ``_reader_kernels.parse_plain_rows``, or None if a row is not
+    plain (or the file is small: see ``FAST_PATH_MIN_BYTES``)."""
+    if layout.text_ids or len(sep) != 1 or len(body) < FAST_PATH_MIN_BYTES:
+        return None
+    from ._reader_kernels import count_lines, parse_plain_rows  # loads numba
+
+    buf = np.frombuffer(body, dtype=np.uint8)
+    capacity = count_lines(buf)
+    users = np.empty(capacity, dtype=np.int64)
+    items = np.empty(capacity, dtype=np.int64)
+    scores = np.empty(capacity, dtype=np.float64)
+    with_stamps = layout.timestamp is not None
+    stamps = np.empty(capacity if with_stamps else 0, dtype=np.int64)
+    columns = np.array(
+        [layout.user, layout.item, layout.score, layout.timestamp if with_stamps else -1], dtype=np.int64
+    )
+    rows = parse_plain_rows(buf, sep[0], len(layout.columns), columns, users, items, scores, stamps)
+    if rows <= 0:
+        return None
+    return ParsedRatings(users[:rows], items[:rows], scores[:rows], stamps[:rows] if with_stamps else None)
+
+
+def _plain_values_valid(
+    parsed: ParsedRatings, scale: ScoreScale | None, known_items: NDArray[np.int64] | None
+) -> bool:
+    """Whether rows from the fast path pass every value check of :func:`parse_ratings`.
+
+    Ids and timestamps are non-negative and scores finite by construction; the
+    rest is checked here without line numbers (a failure reruns the general path).
+    """
+    scores = parsed.scores
+    if scale is not None:
+        low, high, step = scale
+        if scores.min() < low or scores.max() > high:
+            return False
+        steps = scores / step
+        if not np.array_equal(steps, np.round(steps)):
+            return False
+    if parsed.timestamps is not None and int(parsed.timestamps.max()) > MAX_TIMESTAMP:
+        return False
+    if known_items is not None:
+        items = parsed.item_ids
+        top = int(items.max())
+        if len(known_items) and known_items.min() >= 0 and known_items.max() < 1 << 26 and top < 1 << 26:
+            # A lookup table: one gather instead of np.isin's sort of 20M ids.
+            known = np.zeros(max(top, int(known_items.max())) + 1, dtype=bool)
+            known[known_items] = True
+            return bool(known[items].all())
+        return bool(np.isin(items, known_items).all())
+    return True
+
+
 def parse_ratings(
     name: str,
     data: bytes,
@@ -642,6 +708,12 @@ def parse_ratings(
         raise RatingsFileError(f"{name}: the file has no ratings")
     if not body.endswith(b"\n"):
         body += b"\n"
+    # Almost every file is plain digits: one compiled pass, then the value checks.
+    # Anything else, or a value that fails a check, goes the general way below,
+    # which also finds and names the first bad line.
+    plain = _parse_plain(body, sep_byte, layout)
+    if plain is not None and _plain_values_valid(plain, scale, known_items):
+        return plain
     buf = np.frombuffer(body, dtype=np.uint8)
     ncols = len(layout.columns)
 
@@ -856,7 +928,7 @@ _100K_LAYOUT = RatingsLayout("\t", ("user id", "item id", "rating", "timestamp")
 
 
 def _csv_rating_layout(name: str, data: bytes) -> RatingsLayout:
-    first = _decode(data.split(b"\n", 1)[0])
+    first = _decode(_first_line(data))
     header = [column.strip() for column in first.split(",")]
     if len(header) == 1 and _other_separator(first, ","):
         raise RatingsFileError(
@@ -874,7 +946,7 @@ def _csv_rating_layout(name: str, data: bytes) -> RatingsLayout:
 
 
 def _recbole_rating_layout(name: str, data: bytes) -> RatingsLayout:
-    first = _decode(data.split(b"\n", 1)[0])
+    first = _decode(_first_line(data))
     header = _recbole_header(name, first)
     missing = [column for column in ("user_id", "item_id", "rating") if column not in header]
     if missing:
@@ -944,7 +1016,12 @@ def _deduplicate(ratings: RatingTable) -> tuple[RatingTable, int]:
     width = int(ratings.item_ids.max()) + 1
     if int(ratings.user_ids.max()) < np.iinfo(np.int64).max // width:
         # One int64 key per pair; a stable sort keeps file order within a pair.
-        order = np.argsort(ratings.user_ids * width + ratings.item_ids, kind="stable")
+        keys = ratings.user_ids * width + ratings.item_ids
+        ordered = np.sort(keys)  # an unstable sort of values is several times cheaper
+        if not (ordered[1:] == ordered[:-1]).any():
+            return ratings, 0  # the usual case: no pair twice
+        del ordered
+        order = np.argsort(keys, kind="stable")
     else:
         order = np.lexsort((ratings.item_ids, ratings.user_ids))
     u, i = ratings.user_ids[order], ratings.item_ids[order]

@@ -44,13 +44,19 @@ ALGORITHM_PATHS: dict[str, tuple[str, str]] = {
     "sgd_mf": ("gradient_mf", "SGDMF"),
     "lbfgs_mf": ("gradient_mf", "LBFGSMF"),
     "bpmf": ("bpmf", "BPMF"),
+    "bayesian_svdpp": ("bayesian_svdpp", "BayesianSVDpp"),
+    "bayesian_svdpp_served": ("bayesian_svdpp", "ServedBayesianSVDpp"),
     "item_knn": ("knn", "ItemKNN"),
     "user_knn": ("knn", "UserKNN"),
     "blend": ("blend", "Blend"),
+    "rank_blend": ("rank_blend", "RankBlend"),
     "embedding_mf": ("neural.embedding_mf", "EmbeddingMF"),
     "deep_mf": ("neural.deep_mf", "DeepMF"),
     "residual_mf": ("neural.residual_mf", "ResidualMF"),
     "autorec": ("neural.autorec", "AutoRec"),
+    # Trained by Spark MLlib (requirements-spark.txt, needed by fit() only: serving is numpy).
+    "spark_als": ("spark_als", "SparkALS"),
+    "spark_implicit_als": ("spark_als", "SparkImplicitALS"),
 }
 
 #: Package inside ``recommender.engine`` -> (the module its models need, the

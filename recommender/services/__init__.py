@@ -20,13 +20,14 @@ from .activation import (
     model_versions_prune,
 )
 from .foldin import user_factors_refresh, user_fold_in_version, version_fold_in_changed_users
-from .training import NothingToTrain, algorithm_kind, model_train, servable_algorithms
+from .training import NothingToTrain, algorithm_kind, default_algorithm, model_train, servable_algorithms
 
 __all__ = [
     "GATE_METRIC",
     "NothingToTrain",
     "PromotionRefused",
     "algorithm_kind",
+    "default_algorithm",
     "model_train",
     "model_version_activate",
     "model_version_rollback",

@@ -1,11 +1,19 @@
-"""Writing a fitted model's tables (and deleting them): COPY on Postgres, bulk_create elsewhere."""
+"""Writing a fitted model's tables (and deleting them): binary COPY on Postgres, bulk_create elsewhere.
+
+On Postgres the rows go in as one binary ``COPY`` built by numpy: a structured
+array holds each row's field count and (length, value) pairs, so 800k
+neighbour rows or 140k factor rows cost one ``tobytes()``, not a Python call each.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
+from numpy.typing import NDArray
 
 from recommender.engine.tables import FactorTables, NeighborTables
 
@@ -19,42 +27,39 @@ def version_rows_delete(version_id: int) -> None:
 
 def version_tables_persist(*, version: ModelVersion, tables: FactorTables | NeighborTables) -> None:
     """Store ``tables`` (already checked finite) as ``version``'s rows, in one transaction."""
-    if isinstance(tables, NeighborTables):
-        _bulk_insert(
-            ItemNeighbor,
-            ["version_id", "item_id", "neighbor_id", "score", "rank"],
-            zip(
-                [version.pk] * len(tables),
-                tables.item_ids.tolist(),
-                tables.neighbor_ids.tolist(),
-                tables.scores.astype(float).tolist(),
-                tables.ranks.tolist(),
-                strict=True,
-            ),
+    with transaction.atomic():
+        if isinstance(tables, NeighborTables):
+            _insert(
+                ItemNeighbor,
+                {
+                    "version_id": version.pk,
+                    "item_id": tables.item_ids,
+                    "neighbor_id": tables.neighbor_ids,
+                    "score": tables.scores.astype(np.float64),
+                    "rank": tables.ranks,
+                },
+            )
+            return
+        stored = tables.as_stored()
+        _insert(
+            UserFactor,
+            {
+                "version_id": version.pk,
+                "user_id": stored.user_ids,
+                "bias": stored.user_bias.astype(np.float64),
+                "vector": stored.user_vectors,
+                "updated_at": timezone.now(),
+            },
         )
-        return
-    stored = tables.as_stored()
-    now = timezone.now()
-    _bulk_insert(
-        UserFactor,
-        ["version_id", "user_id", "bias", "vector", "updated_at"],
-        (
-            (version.pk, int(u), float(b), vector_to_bytes(v), now)
-            for u, b, v in zip(
-                stored.user_ids.tolist(), stored.user_bias.tolist(), stored.user_vectors, strict=True
-            )
-        ),
-    )
-    _bulk_insert(
-        ItemFactor,
-        ["version_id", "item_id", "bias", "vector"],
-        (
-            (version.pk, int(i), float(b), vector_to_bytes(v))
-            for i, b, v in zip(
-                stored.item_ids.tolist(), stored.item_bias.tolist(), stored.item_vectors, strict=True
-            )
-        ),
-    )
+        _insert(
+            ItemFactor,
+            {
+                "version_id": version.pk,
+                "item_id": stored.item_ids,
+                "bias": stored.item_bias.astype(np.float64),
+                "vector": stored.item_vectors,
+            },
+        )
 
 
 def version_tables_empty(version: ModelVersion) -> str | None:
@@ -72,27 +77,77 @@ def version_tables_empty(version: ModelVersion) -> str | None:
     return None
 
 
-def _bulk_insert(model: Any, columns: list[str], rows: Any, batch_size: int = 5000) -> None:
-    """COPY on Postgres, batched bulk_create elsewhere; one transaction either way."""
-    table = model._meta.db_table
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            names = ", ".join(columns)
-            with (
-                connection.cursor() as cursor,
-                cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,  # type: ignore[attr-defined]
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            return
-        batch: list[Any] = []
-        for row in rows:
-            batch.append(model(**dict(zip(columns, row, strict=True))))
-            if len(batch) >= batch_size:
-                model.objects.bulk_create(batch)
-                batch = []
-        if batch:
-            model.objects.bulk_create(batch)
+#: One column of rows: an array (a 2-D float32 array is a vector per row) or one value for every row.
+Column = NDArray[Any] | int | datetime
+
+
+def _insert(model: Any, columns: dict[str, Column]) -> None:
+    """Rows given as parallel columns: binary COPY on Postgres, batched bulk_create elsewhere.
+
+    The caller holds the transaction.
+    """
+    rows = next(len(c) for c in columns.values() if isinstance(c, np.ndarray))
+    if connection.vendor == "postgresql":
+        _copy_binary(model._meta.db_table, columns, rows)
+        return
+    names = list(columns)
+    values = [
+        [c] * rows
+        if not isinstance(c, np.ndarray)
+        else [vector_to_bytes(row) for row in c]
+        if c.ndim == 2
+        else c.tolist()
+        for c in columns.values()
+    ]
+    batch = [model(**dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
+    model.objects.bulk_create(batch, batch_size=5000)
+
+
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the zero of PostgreSQL's binary timestamps
+#: numpy types of the binary COPY format for the column types these tables use.
+_BINARY_TYPES = {
+    "smallint": ">i2",
+    "integer": ">i4",
+    "bigint": ">i8",
+    "double precision": ">f8",
+    "timestamp with time zone": ">i8",
+}
+
+
+def _copy_binary(table: str, columns: dict[str, Column], rows: int) -> None:
+    """``COPY table FROM STDIN (FORMAT BINARY)`` of parallel columns, built as one numpy array.
+
+    Each row: a 2-byte field count, then per field a 4-byte length and the
+    value, big-endian; a vector (bytea) is its float32 bytes as
+    :func:`vector_to_bytes` writes them, a timestamp microseconds since 2000-01-01.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0",
+            [table],
+        )
+        db_types = dict(cursor.fetchall())
+        layout: list[tuple[str, Any]] = [("fields", ">i2")]
+        for name, column in columns.items():
+            if isinstance(column, np.ndarray) and column.ndim == 2:
+                value: Any = ("<f4", (column.shape[1],))
+            else:
+                value = _BINARY_TYPES[db_types[name]]
+            layout += [(f"{name}_length", ">i4"), (name, value)]
+        data = np.empty(rows, dtype=np.dtype(layout))
+        data["fields"] = len(columns)
+        for name, column in columns.items():
+            data[f"{name}_length"] = np.dtype(dict(layout)[name]).itemsize
+            data[name] = (
+                (column - _PG_EPOCH) // timedelta(microseconds=1) if isinstance(column, datetime) else column
+            )
+        with cursor.cursor.copy(  # type: ignore[attr-defined]
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no header extension
+            copy.write(data.tobytes())
+            copy.write(b"\xff\xff")
 
 
 __all__ = ["version_rows_delete", "version_tables_empty", "version_tables_persist"]

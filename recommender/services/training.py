@@ -11,6 +11,7 @@ same seed, same data, same model). Anything that fails marks the version
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 import traceback
@@ -22,15 +23,17 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
+from ratings.models import Rating
 from recommender.engine import Interactions
 from recommender.engine.metrics import evaluate_ranking, evaluate_ratings
 from recommender.engine.registry import ALGORITHM_PATHS, get_algorithm, make_model
 from recommender.engine.split import per_user_split
 from recommender.engine.tables import FactorTables, NeighborTableRanker, NeighborTables
 
-from ..export import ratings_export
+from ..export import ratings_export_read
 from ..locks import TrainingLockHandle, TrainingLockLost, training_lock
 from ..models import ModelKind, ModelVersion, VersionStatus
+from ..spark import backend_algorithm, spark_training
 from .activation import model_version_activate, model_versions_prune
 from .persistence import version_rows_delete, version_tables_persist
 
@@ -96,6 +99,23 @@ def _fail_interrupted_versions() -> int:
     return len(stale)
 
 
+def default_algorithm(kind: str, *, ratings: int | None = None) -> str:
+    """The algorithm a run of ``kind`` trains when it names none.
+
+    ``TASTEBASE_DEFAULT_ALGORITHMS[kind]``, or the kind's entry in
+    ``TASTEBASE_LARGE_CATALOG_ALGORITHMS`` once the ratings table holds more than
+    ``TASTEBASE_LARGE_CATALOG_RATINGS`` rows (``ratings``: that count, if the caller
+    has it; otherwise it is counted here, and only when the kind has such an entry).
+    """
+    configured: str = settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]
+    large = settings.TASTEBASE_LARGE_CATALOG_ALGORITHMS.get(kind)
+    if large is None or large == configured:
+        return configured
+    if ratings is None:
+        ratings = Rating.objects.count()
+    return large if ratings > settings.TASTEBASE_LARGE_CATALOG_RATINGS else configured
+
+
 def model_train(
     *,
     kind: str | None = None,
@@ -104,6 +124,7 @@ def model_train(
     force: bool = False,
     progress: Progress | None = None,
     task_id: str = "",
+    backend: str | None = None,
 ) -> ModelVersion:
     """Train one model version and activate it if it passes the promotion gate.
 
@@ -116,7 +137,9 @@ def model_train(
     if algorithm is None:
         if kind is None:
             raise ValueError("give a kind or an algorithm")
-        algorithm = settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]
+        algorithm = default_algorithm(kind)
+    # Training backend (recommender/spark.py): on "spark", explicit_als/implicit_als train as their Spark twins.
+    algorithm = backend_algorithm(algorithm, backend=backend)
     served_kind = algorithm_kind(algorithm)
     if kind is not None and kind != served_kind:
         raise ValueError(f"{algorithm!r} trains a {served_kind} model, not a {kind} model")
@@ -137,7 +160,8 @@ def model_train(
         )
         run = _Run(version, progress, lock)
         try:
-            trained_on = _train_version(run, model, algorithm)
+            with spark_training():  # Spark fits (if any) build their session lazily, inside this try
+                trained_on = _train_version(run, model, algorithm)
         except BaseException as exc:
             # BaseException: a soft time limit or KeyboardInterrupt must also leave a clear record.
             _record_failure(version, exc)
@@ -211,8 +235,8 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> Interactions:
     """Fit, judge, refit and persist ``run.version``; returns the ratings it was trained on."""
     version = run.version
     run.stage("export", 5)
-    exported_at = timezone.now()
-    data, watermark = ratings_export()
+    export = ratings_export_read()  # inside ratings_export_shared(): the run's one read, shared
+    data, watermark, exported_at = export.data, export.watermark, export.started_at
     run.done("export")
     if data.nnz == 0:
         raise NothingToTrain("there are no ratings to train on; import some first (load_demo_data)")
@@ -245,10 +269,11 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> Interactions:
 
     if settings.TASTEBASE_REFIT_ON_ALL:
         run.stage("refit", 55)
-        model.fit(data)
+        _refit(model, holdout_model, data)
         run.done("refit")
     else:
         model = holdout_model
+    del holdout_model, train, test, ranking_test  # the persisted model's tables need the memory
 
     run.stage("persist", 80)
     tables = model.export_tables()
@@ -288,6 +313,20 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> Interactions:
         )
     version.refresh_from_db()
     return data
+
+
+def _refit(model: Any, holdout_model: Any, data: Interactions) -> None:
+    """Fit ``model`` on all the ratings, starting from the holdout fit where the model can.
+
+    A model whose ``fit`` takes ``init`` (a fitted model of the same class on
+    the same id vocabularies) starts from those factors: the holdout fit saw 90%
+    of the same ratings, so its factors are close to the answer and the refit
+    needs fewer iterations. Other models fit from scratch.
+    """
+    if "init" in inspect.signature(model.fit).parameters:
+        model.fit(data, init=holdout_model)
+    else:
+        model.fit(data)
 
 
 def _judge_incumbent(

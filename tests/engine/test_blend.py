@@ -128,3 +128,30 @@ def test_non_negative_weights_are_the_constrained_optimum() -> None:
     np.testing.assert_allclose(w1, w2, atol=1e-8)
     assert c1 == pytest.approx(c2, abs=1e-8)
     del c_free, w_free
+
+
+def test_blend_members_by_registry_name() -> None:
+    """``members`` builds the base models from registry names (how the bench and
+    ``evaluate --param`` choose them); "+" separates like "," (environment lists split on commas)."""
+    data = continuous_data(60, 30, 0.4, seed=7)
+    blend = fitted(Blend(members="item_knn+bias_baseline", validation_fraction=0.2, random_state=3), data)
+    assert [type(m) for m in blend.models_] == [ItemKNN, BiasBaseline]
+    by_list = fitted(
+        Blend(members=["item_knn", "bias_baseline"], validation_fraction=0.2, random_state=3), data
+    )
+    np.testing.assert_array_equal(blend.weights_, by_list.weights_)
+    with pytest.raises(ValueError, match=r"unknown algorithm|not_a_model"):
+        Blend(members="item_knn,not_a_model").fit(data)
+    with pytest.raises(ValueError, match="either models or members"):
+        Blend(models=[ItemKNN()], members="item_knn").fit(data)
+
+
+def test_default_members_are_core_models() -> None:
+    """The default blend needs no optional extra, so it is the same model everywhere."""
+    from recommender.engine.blend import DEFAULT_MEMBERS, default_models
+    from recommender.engine.registry import ALGORITHM_PATHS, OPTIONAL_EXTRAS
+
+    assert DEFAULT_MEMBERS[0] == "bayesian_svdpp_served"
+    modules = {ALGORITHM_PATHS[name][0].split(".")[0] for name in DEFAULT_MEMBERS}
+    assert not modules & {*OPTIONAL_EXTRAS, "spark_als"}
+    assert [type(m).__name__ for m in default_models()] == ["ServedBayesianSVDpp", "ItemKNN", "UserKNN"]

@@ -20,6 +20,8 @@ from recommender.engine.registry import ALGORITHM_PATHS, ALGORITHMS, get_algorit
 
 #: Small, fast hyperparameters per registry name (the defaults are sized for ML-100K).
 NEURAL = {"embedding_mf", "deep_mf", "residual_mf", "autorec"}
+#: Trained by Spark: their fits need a Spark session, so tests/spark/ runs them (on local[2]).
+SPARK = {"spark_als", "spark_implicit_als"}
 TEST_PARAMS: dict[str, dict[str, Any]] = {
     "embedding_mf": {"factors": 4, "epochs": 30, "batch_size": 32, "random_state": 0, "device": "cpu"},
     "deep_mf": {
@@ -55,9 +57,13 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
     "implicit_als": {"factors": 4, "iterations": 8, "random_state": 0},
     "pure_svd": {"factors": 2, "random_state": 0},
     "ease": {"regularization": 5.0},
+    "spark_als": {"factors": 4, "iterations": 8},
+    "spark_implicit_als": {"factors": 4, "iterations": 8},
     "sgd_mf": {"factors": 4, "epochs": 30, "random_state": 0},
     "lbfgs_mf": {"factors": 4, "max_iter": 30, "random_state": 0},
     "bpmf": {"factors": 4, "burn_in": 10, "samples": 20, "random_state": 0},
+    "bayesian_svdpp": {"factors": 4, "burn_in": 10, "samples": 20, "random_state": 0},
+    "bayesian_svdpp_served": {"factors": 4, "burn_in": 10, "samples": 20, "serving_samples": 5},
     "item_knn": {"k": 10},
     "user_knn": {"k": 10},
     # Base models are built on demand (see params_for): their modules may be missing.
@@ -68,6 +74,14 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
             make_model("explicit_als", {"factors": 4, "iterations": 8}),
         ],
         "validation_fraction": 0.1,
+    },
+    "rank_blend": {
+        "models": lambda: [
+            make_model("implicit_als", {"factors": 4, "iterations": 8}),
+            make_model("pure_svd", {"factors": 2}),
+            make_model("ease", {"regularization": 5.0}),
+        ],
+        "weight_grid": (0.0, 1.0),
     },
 }
 
@@ -134,6 +148,8 @@ def params_for(name: str) -> dict[str, Any]:
 def build(name: str, params: dict[str, Any] | None = None) -> Recommender:
     if name in NEURAL:
         pytest.importorskip("torch", reason="neural models need requirements-neural.txt")
+    if name in SPARK:
+        pytest.skip("Spark models fit on a Spark session: tests/spark/ checks them")
     cls = model_class(name)
     return cls(**(params_for(name) if params is None else params))
 
@@ -262,6 +278,8 @@ def test_registry_names() -> None:
         "explicit_als",
         "implicit_als",
         "bpmf",
+        "bayesian_svdpp",
+        "bayesian_svdpp_served",
         "item_knn",
         "user_knn",
         "bias_baseline",
@@ -270,8 +288,10 @@ def test_registry_names() -> None:
         "sgd_mf",
         "lbfgs_mf",
         "blend",
+        "rank_blend",
         "ease",
         *NEURAL,
+        *SPARK,
     }
     assert set(TEST_PARAMS) == set(ALGORITHMS)
     assert ALGORITHMS["bias_baseline"].__name__ == "BiasBaseline"

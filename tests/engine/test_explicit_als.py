@@ -72,25 +72,56 @@ def test_cholesky_half_step_matches_reference(
     assert np.all(w[0] == 0) and b[0] == 0
 
 
-def test_cg_half_step_converges_to_reference() -> None:
-    _, mask, dense, v, c = _random_problem(2, k=4)
+@pytest.mark.parametrize(("n_cols", "k"), [(25, 4), (603, 8)])
+def test_cg_half_step_converges_to_reference(n_cols: int, k: int) -> None:
+    # 25 and 603 columns: full rows end in a partial block of the 8-rating passes.
+    _, mask, dense, v, c = _random_problem(2, n_cols=n_cols, k=k)
     data = _csr(dense, mask)
     mu = float(dense[mask].mean())
-    w_ref, b_ref = als_half_step_reference(dense, mask, mu, v, c, 0.1)
-    w = np.zeros((mask.shape[0], 4), dtype=np.float32)
+    w_ref, b_ref = als_half_step_reference(dense, mask, mu, v, c, 0.1, 0.3)
+    w = np.zeros((mask.shape[0], k), dtype=np.float32)
     b = np.zeros(mask.shape[0], dtype=np.float32)
     args = (data.csr.indptr, data.csr.indices, data.csr.data, mu, v, c, w, b)
-    # One CG step is not the solution; k + 1 = 5 steps are (CG is exact in k + 1 steps).
-    als_half_step(*args, regularization=0.1, solver="cg", cg_steps=1)
+    # One CG step is not the solution; k + 1 steps are (CG is exact in k + 1 steps).
+    als_half_step(*args, regularization=0.1, bias_regularization=0.3, solver="cg", cg_steps=1)
     assert np.abs(w - w_ref).max() > 1e-3
-    als_half_step(*args, regularization=0.1, solver="cg", cg_steps=5)
+    als_half_step(*args, regularization=0.1, bias_regularization=0.3, solver="cg", cg_steps=k + 1)
     np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(b, b_ref, rtol=1e-4, atol=1e-4)
+    assert np.all(w[0] == 0) and b[0] == 0
 
 
-def test_chunk_bounds_cover_all_rows_once() -> None:
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_half_step_reports_each_rows_part_of_the_objective(solver: str) -> None:
+    _, mask, dense, v, c = _random_problem(4, n_cols=40, k=6)
+    data = _csr(dense, mask)
+    mu = float(dense[mask].mean())
+    w = np.zeros((mask.shape[0], 6), dtype=np.float32)
+    b = np.zeros(mask.shape[0], dtype=np.float32)
+    parts = np.full(mask.shape[0], np.nan)
+    als_half_step(
+        data.csr.indptr, data.csr.indices, data.csr.data, mu, v, c, w, b,
+        regularization=0.2, bias_regularization=0.05, exponent=0.5, solver=solver, row_objective=parts,
+    )  # fmt: skip
+    # Textbook float64 from the stored float32 results.
+    w64, b64, v64, c64 = (np.asarray(a, dtype=np.float64) for a in (w, b, v, c))
+    err = np.where(mask, dense - mu - b64[:, None] - c64[None, :] - w64 @ v64.T, 0.0)
+    n = mask.sum(axis=1)
+    expected = (err**2).sum(axis=1) + n**0.5 * (0.2 * (w64**2).sum(axis=1) + 0.05 * b64**2)
+    assert parts[0] == 0.0  # the row without ratings
+    # Exact solve: float64 throughout; CG: float32 dot products.
+    np.testing.assert_allclose(parts, expected, rtol=1e-12 if solver == "cholesky" else 1e-6)
+    with pytest.raises(TypeError, match="row_objective"):
+        als_half_step(
+            data.csr.indptr, data.csr.indices, data.csr.data, mu, v, c, w, b,
+            regularization=0.2, solver=solver, row_objective=np.zeros(3),
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_chunk_bounds_cover_all_rows_once(solver: str) -> None:
     indptr = np.concatenate([[0], np.cumsum(np.random.default_rng(0).integers(0, 50, 1000))])
-    bounds = chunk_bounds(indptr, 8)
+    bounds = chunk_bounds(indptr, 8, solver=solver)
     assert bounds[0] == 0 and bounds[-1] == 1000
     assert np.all(np.diff(bounds) > 0)
 
@@ -146,7 +177,12 @@ def test_loss_never_increases(solver: str, exponent: float) -> None:
     assert hist.shape == (12,)
     assert np.all(np.diff(hist) <= 1e-5 * hist[:-1]), hist
     assert hist[-1] < hist[0]
-    assert model.loss() == pytest.approx(hist[-1], rel=1e-9)
+    # The history is summed from the user half step's per-row parts: float64
+    # throughout with the exact solve, float32 dot products with CG.
+    assert model.loss() == pytest.approx(hist[-1], rel=1e-9 if solver == "cholesky" else 1e-6)
+    untracked = ExplicitALS(**{**model.get_params(), "track_loss": False}).fit(data)
+    assert untracked.loss_history_ == []
+    np.testing.assert_array_equal(untracked.user_factors_, model.user_factors_)
 
 
 def test_loss_matches_direct_formula() -> None:
@@ -311,3 +347,36 @@ def test_auto_solver_is_exact_on_small_data_and_cg_on_large(monkeypatch: pytest.
     np.testing.assert_array_equal(auto_large.user_factors_, cg.user_factors_)
     with pytest.raises(ValueError, match="solver must be one of"):
         ExplicitALS(solver="lu").fit(data)
+
+
+def test_a_warm_start_from_a_fit_on_most_of_the_data_needs_few_iterations() -> None:
+    """The training pipeline refits on all ratings starting from its holdout fit."""
+    from recommender.engine.split import per_user_split
+
+    data = _small_data()
+    part, _ = per_user_split(data, 0.1, random_state=0)
+    assert (part.n_users, part.n_items) == (data.n_users, data.n_items)  # the same vocabularies
+    params = {"factors": 6, "regularization": 0.05, "bias_regularization": 0.02, "iterations": 15}
+    holdout = ExplicitALS(**params).fit(part)
+    before = holdout.user_factors_.copy()
+    cold = ExplicitALS(**params).fit(data)
+    warm = ExplicitALS(**params, warm_start_iterations=3).fit(data, init=holdout)
+    assert len(warm.loss_history_) == 3 and len(cold.loss_history_) == 15
+    # Started from the holdout factors, 3 iterations get further than 6 from the
+    # random start (a random start would be behind the cold fit, not ahead of it).
+    assert warm.loss_history_[0] < cold.loss_history_[2]
+    assert warm.loss_history_[-1] < cold.loss_history_[5]
+    assert warm.loss() == pytest.approx(cold.loss(), rel=0.02)
+    np.testing.assert_array_equal(holdout.user_factors_, before)  # init is not modified
+    # Without init the same estimator fits from its random start, all iterations.
+    again = ExplicitALS(**params, warm_start_iterations=3).fit(data)
+    np.testing.assert_array_equal(again.user_factors_, cold.user_factors_)
+
+
+def test_a_warm_start_needs_the_same_factors_and_vocabularies() -> None:
+    data = _small_data()
+    other = ExplicitALS(factors=4, iterations=2).fit(data)
+    with pytest.raises(ValueError, match=r"same factors, same id vocabularies"):
+        ExplicitALS(factors=6, iterations=2).fit(data, init=other)
+    with pytest.raises(ValueError, match="init must be a fitted model"):
+        ExplicitALS(factors=6, iterations=2).fit(data, init=ExplicitALS(factors=6))

@@ -284,3 +284,22 @@ def test_ml100k_ndcg_beats_target() -> None:
     # most-popular 0.172.
     assert ndcg >= 0.30
     assert prec >= 0.22
+
+
+def test_a_warm_start_from_a_fit_on_most_of_the_data_needs_few_iterations() -> None:
+    from recommender.engine.split import per_user_split
+
+    data = random_data()
+    part, _ = per_user_split(data, 0.1, random_state=0)
+    assert (part.n_users, part.n_items) == (data.n_users, data.n_items)
+    params = {"factors": 5, "regularization": 0.5, "alpha": 2.0, "iterations": 15, "cg_steps": 2}
+    holdout = fitted(ImplicitALS(**params), part)
+    cold = fitted(ImplicitALS(**params), data)
+    warm = ImplicitALS(**params, warm_start_iterations=3).fit(data, init=holdout)
+    assert len(warm.loss_history_) == 3
+    # 3 iterations from the holdout factors get further than 6 from the random start.
+    assert warm.loss_history_[0] < cold.loss_history_[2]
+    assert warm.loss_history_[-1] < cold.loss_history_[5]
+    assert warm.loss_history_[-1] == pytest.approx(cold.loss_history_[-1], rel=0.04)
+    with pytest.raises(ValueError, match="same factors"):
+        ImplicitALS(**{**params, "factors": 3}).fit(data, init=holdout)

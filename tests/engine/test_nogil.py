@@ -31,16 +31,22 @@ def _ratings(n_users: int, n_items: int, density: float, seed: int = 0) -> sp.cs
     return data.csr
 
 
-def _als(size: int) -> Callable[[], object]:
+def _als(size: int, solver: str = "cholesky") -> Callable[[], object]:
     csr = _ratings(size, 400, 0.3)
     k = 64
     v = np.random.default_rng(1).normal(size=(400, k)).astype(np.float32)
     w = np.zeros((csr.shape[0], k), np.float32)
     b, c = np.zeros(csr.shape[0], np.float32), np.zeros(400, np.float32)
-    bounds = chunk_bounds(csr.indptr, k)
+    bounds = chunk_bounds(csr.indptr, k, solver=solver)
+    objective = np.empty(csr.shape[0])
     return lambda: als_half_step(
-        csr.indptr, csr.indices, csr.data, 3.0, v, c, w, b, regularization=0.1, bounds=bounds
-    )
+        csr.indptr, csr.indices, csr.data, 3.0, v, c, w, b,
+        regularization=0.1, solver=solver, bounds=bounds, row_objective=objective,
+    )  # fmt: skip
+
+
+def _als_cg(size: int) -> Callable[[], object]:
+    return _als(size, "cg")
 
 
 def _implicit_cg(size: int) -> Callable[[], object]:
@@ -68,8 +74,20 @@ def _neighbours(size: int) -> Callable[[], object]:
 
 @pytest.mark.parametrize(
     ("make", "small", "large"),
-    [(_als, 50, 8000), (_implicit_cg, 50, 40000), (_implicit_exact, 50, 8000), (_neighbours, 60, 6000)],
-    ids=["explicit_als_half_step", "implicit_cg_step", "implicit_exact_step", "top_k_neighbors"],
+    [
+        (_als, 50, 8000),
+        (_als_cg, 50, 40000),
+        (_implicit_cg, 50, 40000),
+        (_implicit_exact, 50, 8000),
+        (_neighbours, 60, 6000),
+    ],
+    ids=[
+        "explicit_als_half_step",
+        "explicit_als_cg_half_step",
+        "implicit_cg_step",
+        "implicit_exact_step",
+        "top_k_neighbors",
+    ],
 )
 def test_kernel_lets_other_threads_run(
     make: Callable[[int], Callable[[], None]], small: int, large: int

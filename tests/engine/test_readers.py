@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -149,3 +150,110 @@ def test_a_text_id_that_is_not_utf8_is_named_by_line(tmp_path: Path) -> None:
     path.write_bytes(b"user,item,rating\n1,a,4\n1,\xe9t\xe9,4\n")
     with pytest.raises(RatingsFileError, match=r"r\.csv:3: item is not UTF-8 text"):
         read_ratings_csv(path)
+
+
+# ---- the compiled fast path agrees with the general (vectorized) path ---------------------
+
+
+@pytest.fixture
+def fast_path_for_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recommender.engine import readers
+
+    monkeypatch.setattr(readers, "FAST_PATH_MIN_BYTES", 0)
+
+
+def _general(monkeypatch: pytest.MonkeyPatch, *args: object, **kwargs: object) -> object:
+    """parse_ratings with the fast path switched off: the reference."""
+    from recommender.engine import readers
+
+    with monkeypatch.context() as patched:
+        patched.setattr(readers, "_parse_plain", lambda body, sep, layout: None)
+        try:
+            return parse_ratings(*args, **kwargs)  # type: ignore[arg-type]
+        except RatingsFileError as exc:
+            return str(exc)
+
+
+def _fast(*args: object, **kwargs: object) -> object:
+    try:
+        return parse_ratings(*args, **kwargs)  # type: ignore[arg-type]
+    except RatingsFileError as exc:
+        return str(exc)
+
+
+def _same(a: object, b: object) -> None:
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b
+        return
+    for x, y in zip(a, b, strict=True):  # type: ignore[call-overload]
+        if x is None or y is None:
+            assert x is None and y is None
+        else:
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.usefixtures("fast_path_for_small_files")
+def test_the_fast_path_parses_plain_rows_like_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    n = 5000
+    users = rng.integers(0, 10**9, n)
+    items = rng.integers(0, 10**6, n)
+    scores = rng.choice(["0.5", "3", "3.5", "4.0", "5.", ".5", "2.25", "1.125", "4.999999999999"], n)
+    stamps = rng.integers(0, 2 * 10**9, n)
+    lines = [f"{u},{i},{s},{t}" for u, i, s, t in zip(users, items, scores, stamps, strict=True)]
+    lines[10:10] = ["", ""]  # empty lines are skipped
+    data = ("user,item,rating,timestamp\n" + "\n".join(lines)).encode()  # no final newline
+    parsed_fast: list[bool] = []
+    from recommender.engine import readers
+
+    original = readers._parse_plain
+
+    def counting(*args: Any) -> Any:
+        result = original(*args)
+        parsed_fast.append(result is not None)
+        return result
+
+    monkeypatch.setattr(readers, "_parse_plain", counting)
+    fast = parse_ratings("r.csv", data, LAYOUT)
+    assert parsed_fast == [True]  # the compiled pass parsed every row
+    _same(fast, _general(monkeypatch, "r.csv", data, LAYOUT))
+    assert fast.user_ids.tolist() == users.tolist()
+    assert fast.scores.tolist() == [float(s) for s in scores]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "1,2,3.5,10\n1,3, 4,11\n",  # a space: the general path trims it
+        '1,2,"3.5",10\n',  # quotes
+        "1,2,3.5,10\n1,-3,4,11\n",  # a negative id
+        "1,2,3.5,10\n1,3,4e0,11\n",  # an exponent
+        "1,2,3.5,10\n1,3,4,11,12\n",  # too many columns
+        "1,2,3.5,10\n1,3,4\n",  # too few
+        "1,2,3.5,10\n1,3,,11\n",  # an empty score
+        "1,2,3.5,10\n1,3,4,99999999999999999999\n",  # a timestamp past year 9999
+        "1,2,3.5,10\n1,3,7,11\n",  # off the scale
+        "1,2,3.5,10\n1,3,3.25,11\n",  # not a multiple of the step
+        "1,2,3.5,10\n1,9,4,11\n",  # an unknown item
+        "1,2,3.5,10\n1,3.0,4,11\n",  # a decimal id
+        "1,2,3.5,10\n   \n1,3,4,11\n",  # a line of spaces
+        "1,2,3.5,10\n1,3,1234567890123456.5,11\n",  # too many digits for the fast path
+    ],
+)
+@pytest.mark.usefixtures("fast_path_for_small_files")
+def test_rows_the_fast_path_refuses_get_the_general_paths_answer(
+    monkeypatch: pytest.MonkeyPatch, rows: str
+) -> None:
+    data = ("user,item,rating,timestamp\n" + rows).encode()
+    for options in ({}, {"scale": ScoreScale(0.5, 5.0, 0.5), "known_items": np.array([2, 3])}):
+        _same(
+            _fast("r.csv", data, LAYOUT, **options), _general(monkeypatch, "r.csv", data, LAYOUT, **options)
+        )
+
+
+@pytest.mark.usefixtures("fast_path_for_small_files")
+def test_an_unknown_item_is_still_named_by_line_after_the_fast_path() -> None:
+    data = b"user,item,rating,timestamp\n1,2,3.5,10\n\n1,9,4,11\n"
+    with pytest.raises(RatingsFileError, match=r"^r.csv:4: movie 9 is not in movies.csv$"):
+        parse_ratings("r.csv", data, LAYOUT, known_items=np.array([2, 3]), items_name="movies.csv")

@@ -24,7 +24,7 @@ from recommender.engine.tables import (
     NonFiniteTablesError,
     rank_items,
 )
-from tests.engine.test_conformance import NEURAL, params_for
+from tests.engine.test_conformance import NEURAL, SPARK, params_for
 
 FACTOR_NAMES = sorted(
     name for name in ALGORITHM_PATHS if get_algorithm(name).serving_kind in ("rating", "ranking")
@@ -46,6 +46,10 @@ VECTOR_TOLERANCE: dict[str, float] = {
     "lbfgs_mf": 0.0,
     "pure_svd": 1e-4,
     "bias_baseline": 1e-6,
+    "bayesian_svdpp_served": 0.0,
+    # Spark's float32 factors against a float64 fold-in (checked in tests/spark/, on a Spark session).
+    "spark_als": 1e-3,
+    "spark_implicit_als": 1e-3,
 }
 
 
@@ -67,6 +71,8 @@ def planted(seed: int = 3, n_users: int = 60, n_items: int = 40) -> Interactions
 def fitted(name: str, data: Interactions) -> Any:
     if name in NEURAL:
         pytest.importorskip("torch", reason="neural models need requirements-neural.txt")
+    if name in SPARK:
+        pytest.skip("Spark models fit on a Spark session: tests/spark/ checks them")
     return make_model(name, params_for(name)).fit(data)
 
 
@@ -75,6 +81,7 @@ def test_the_registry_is_the_one_list_of_servable_algorithms() -> None:
     assert set(kinds.values()) <= {*SERVING_KINDS, None}
     assert {name for name, kind in kinds.items() if kind} == {
         "bias_baseline",
+        "bayesian_svdpp_served",
         "embedding_mf",
         "explicit_als",
         "implicit_als",
@@ -82,6 +89,8 @@ def test_the_registry_is_the_one_list_of_servable_algorithms() -> None:
         "lbfgs_mf",
         "pure_svd",
         "sgd_mf",
+        "spark_als",
+        "spark_implicit_als",
     }
     assert set(FACTOR_NAMES) == set(VECTOR_TOLERANCE)
 

@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from recommender.engine import Interactions, Recommender
+from recommender.engine.metrics import evaluate_ranking
 from recommender.engine.registry import ALGORITHM_PATHS, get_algorithm, make_model
 from recommender.engine.split import kfold, random_split
 from recommender.engine.tune import (
@@ -25,6 +26,7 @@ from recommender.engine.tune import (
     parse_grid,
     search,
     tune,
+    validation_score,
     validation_split,
 )
 
@@ -234,3 +236,44 @@ def test_every_default_search_space_names_a_model_and_its_parameters(name: str) 
     for candidate in grid_candidates(SEARCH_SPACES[name]):
         make_model(name, candidate)  # every candidate constructs
     assert len(grid_candidates(SEARCH_SPACES[name])) <= 12  # modest: the 5-fold bench runs each 6 times
+
+
+class FixedScores(Recommender):
+    """Ranks every user's items by one fixed score per raw item id (ranking only)."""
+
+    ranking_only = True
+
+    def __init__(self, scores: dict[int, float] | None = None) -> None:
+        self.scores = scores
+
+    def _fit(self, data: Interactions) -> None:
+        table = self.scores or {}
+        self.item_scores_ = np.array([table.get(int(i), 0.0) for i in data.item_ids], dtype=np.float64)
+
+    def _score_items(self, user: int) -> np.ndarray:
+        return self.item_scores_.copy()
+
+
+def test_validation_ranking_leaves_out_items_without_a_rating_in_the_fit_part() -> None:
+    # Item 9 is rated only by user 1, and that rating is held out for validation:
+    # the fit part keeps item 9 in its vocabulary but knows nothing about it,
+    # as a test split's catalog never holds an item without a training rating.
+    users = np.array([1, 1, 1, 2, 2, 2, 3, 3])
+    items = np.array([7, 8, 9, 7, 8, 6, 6, 8])
+    ratings = np.array([4.0, 5.0, 5.0, 2.0, 3.0, 4.0, 4.0, 5.0])
+    data = Interactions.from_arrays(users, items, ratings)
+    u, i, _ = data.to_raw_arrays()
+    held_out = ((u == 1) & ((i == 8) | (i == 9))) | ((u == 2) & (i == 6))
+    fit_part, validation = data.select(~held_out), data.select(held_out)
+    assert 9 in data.item_ids.tolist() and 9 not in fit_part.to_raw_arrays()[1].tolist()
+
+    # The model puts the unrateable item 9 first, then 8, then 6.
+    model = FixedScores({9: 3.0, 8: 2.0, 6: 1.0}).fit(fit_part)
+    # User 1 (validation: 8 and 9, both relevant) gets [8, ...] once 9 is neither
+    # ranked nor relevant: a hit at rank 1 of one relevant item. User 2 (validation:
+    # 6; rated 7 and 8) gets [9, 6] unfiltered, [6] filtered.
+    assert validation_score(model, fit_part, validation, "precision@1") == 1.0
+    assert validation_score(model, fit_part, validation, "ndcg@2") == 1.0
+    # Ranked and counted as relevant, item 9 would hit user 1 at rank 1 and miss user 2.
+    unfiltered = evaluate_ranking(model, fit_part, validation, k=1)
+    assert unfiltered["precision@1"] == 0.5

@@ -236,3 +236,31 @@ def test_stored_ratings_are_compared_in_chunks(tmp_path: Path, monkeypatch: pyte
     assert (summary.ratings_created, summary.ratings_updated) == (0, 1)
     assert summary.ratings_unchanged == len(rows) - 1
     assert Rating.objects.get(user__username=f"ml{u}", item__external_id=str(i)).score == 5.5 - s
+
+
+@pytest.mark.parametrize(
+    ("sql", "value_type", "expected"),
+    [
+        ("ARRAY[1, -2, 9007199254740993]::int8[]", ">i8", [1, -2, 9007199254740993]),
+        ("ARRAY[0.5, 4.25, -1e300]::float8[]", ">f8", [0.5, 4.25, -1e300]),
+        ("'{}'::int8[]", ">i8", []),
+    ],
+)
+def test_binary_arrays_decode_to_their_values(sql: str, value_type: str, expected: list[float]) -> None:
+    import psycopg
+
+    with connection.cursor() as cursor, psycopg.Cursor(cursor.cursor.connection) as raw:  # type: ignore[attr-defined]
+        raw.execute(f"SELECT array_send({sql})", binary=True)
+        (data,) = raw.fetchone() or (None,)
+    assert bulk_load.binary_array_values(data, value_type).tolist() == expected
+
+
+def test_the_diff_finds_stored_pairs_whatever_their_stored_order(tmp_path: Path) -> None:
+    rows = dataset_rows()
+    movielens_import(path=write_dataset(tmp_path / "a", rows))
+    # Updating every other row moves it to the end of the heap: the stored order is no longer key order.
+    changed = [(u, i, 5.5 - s if k % 2 else s, ts) for k, (u, i, s, ts) in enumerate(rows)]
+    summary = movielens_import(path=write_dataset(tmp_path / "b", changed))
+    assert (summary.ratings_created, summary.ratings_updated) == (0, len(rows) // 2)
+    summary = movielens_import(path=write_dataset(tmp_path / "c", list(reversed(changed))))
+    assert (summary.ratings_created, summary.ratings_updated, summary.ratings_unchanged) == (0, 0, len(rows))

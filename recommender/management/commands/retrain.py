@@ -6,13 +6,21 @@ import json
 import sys
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ratings.models import Rating
 from recommender.engine.registry import parse_params
+from recommender.export import ratings_export_shared
 from recommender.locks import TrainingAlreadyRunning
 from recommender.models import ModelKind, ModelVersion, VersionStatus
-from recommender.services import NothingToTrain, PromotionRefused, algorithm_kind, model_train
+from recommender.services import (
+    NothingToTrain,
+    PromotionRefused,
+    algorithm_kind,
+    default_algorithm,
+    model_train,
+)
+from recommender.spark import BACKENDS, backend_algorithm
 
 
 class Command(BaseCommand):
@@ -40,6 +48,14 @@ class Command(BaseCommand):
             "--force", action="store_true", help="activate even if the promotion gate refuses"
         )
         parser.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default=None,
+            help="where factor models train for this run: local, or spark (explicit_als and "
+            "implicit_als train as spark_als and spark_implicit_als on SPARK_MASTER); "
+            "default: TASTEBASE_TRAINING_BACKEND",
+        )
+        parser.add_argument(
             "--if-missing",
             action="store_true",
             help="only train kinds that have no active version yet (used by make demo)",
@@ -53,13 +69,21 @@ class Command(BaseCommand):
         run_async: bool,
         force: bool,
         if_missing: bool = False,
+        backend: str | None = None,
         **options: Any,
     ) -> None:
+        if run_async and backend == "local":
+            raise CommandError(
+                "--backend local cannot be combined with --async: the worker trains with its own "
+                "TASTEBASE_TRAINING_BACKEND; train in this process instead (drop --async)"
+            )
         try:
             params = parse_params(param)
-            jobs = [(algorithm_kind(a), a) for a in algorithm] or [
-                (kind, settings.TASTEBASE_DEFAULT_ALGORITHMS[kind]) for kind in ModelKind.values
-            ]
+            if algorithm:
+                jobs = [(algorithm_kind(a), a) for a in algorithm]
+            else:
+                total = Rating.objects.count()  # counted once for the large-catalog rule of every kind
+                jobs = [(kind, default_algorithm(kind, ratings=total)) for kind in ModelKind.values]
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if if_missing:
@@ -73,12 +97,15 @@ class Command(BaseCommand):
         if params and len(jobs) > 1:
             raise CommandError("--param needs exactly one --algorithm")
         failures = 0
-        for kind, name in jobs:
-            if run_async:
-                task_id = self._enqueue(kind, name, params, force)
-                self.stdout.write(f"queued {name} ({kind}) as task {task_id}")
-                continue
-            failures += self._train(kind, name, params, force)
+        with ratings_export_shared():  # the kinds of this run read the ratings table once
+            for kind, name in jobs:
+                if run_async:
+                    # The worker applies its own backend setting; --backend spark sends the Spark names.
+                    queued = backend_algorithm(name, backend=backend)
+                    task_id = self._enqueue(kind, queued, params, force)
+                    self.stdout.write(f"queued {queued} ({kind}) as task {task_id}")
+                    continue
+                failures += self._train(kind, name, params, force, backend)
         if failures:
             raise CommandError(f"{failures} of {len(jobs)} training run(s) did not activate a new version")
 
@@ -93,7 +120,10 @@ class Command(BaseCommand):
                 f"could not queue {algorithm} ({kind}): {exc}. Start it, or train in this process without --async."
             ) from None
 
-    def _train(self, kind: str, algorithm: str, params: dict[str, Any], force: bool) -> int:
+    def _train(
+        self, kind: str, algorithm: str, params: dict[str, Any], force: bool, backend: str | None = None
+    ) -> int:
+        algorithm = backend_algorithm(algorithm, backend=backend)
         bar = self._progress_bar(f"{algorithm}")
         try:
             version = model_train(
@@ -102,6 +132,7 @@ class Command(BaseCommand):
                 params=params,
                 force=force,
                 progress=bar.update if bar else None,
+                backend=backend,
             )
         except (TrainingAlreadyRunning, NothingToTrain) as exc:
             self.stderr.write(self.style.ERROR(str(exc)))
