@@ -66,7 +66,9 @@ def retrain_all() -> list[dict[str, Any]]:
     the rating, ranking and similarity models, one after another."""
     item_damped_means_recompute()
     with ratings_export_shared():  # one read of the ratings table for the three runs
-        return [retrain.run(kind=kind) for kind in (ModelKind.RATING, ModelKind.RANKING, ModelKind.SIMILARITY)]
+        return [
+            retrain.run(kind=kind) for kind in (ModelKind.RATING, ModelKind.RANKING, ModelKind.SIMILARITY)
+        ]
 
 
 @shared_task

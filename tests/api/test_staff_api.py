@@ -273,7 +273,7 @@ def test_activation_the_gate_refuses_is_a_409_with_its_reason_and_force_override
 ) -> None:
     good = train("rating")
     with pytest.raises(Exception, match="promotion gate refused"):
-        train("rating", params={"regularization": 1000.0, "iterations": 1})
+        train("rating", params={"serving_regularization": 1e5})  # users folded in to ~0: item means only
     worse = ModelVersion.objects.get(status=VersionStatus.READY)
     as_user(api, staff)
 

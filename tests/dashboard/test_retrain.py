@@ -72,12 +72,12 @@ def test_a_run_the_gate_refuses_ends_refused_with_the_gates_reason(
     live = train("rating")
 
     html = as_staff.post(
-        RETRAIN, {"kind": "rating", "params": "regularization=1000 iterations=1"}, **HTMX
+        RETRAIN, {"kind": "rating", "params": "serving_regularization=100000 samples=20"}, **HTMX
     ).content.decode()
 
     refused = ModelVersion.objects.get(status=VersionStatus.READY)
     assert progress_of(html) == ("refused", "100")
-    assert f"#{refused.pk} explicit_als was trained but not activated" in html
+    assert f"#{refused.pk} bayesian_svdpp_served was trained but not activated" in html
     assert f"promotion gate refused version #{refused.pk}: holdout rmse" in html
     assert f"active version #{live.pk}" in html
     assert ModelVersion.objects.get(status=VersionStatus.ACTIVE).pk == live.pk

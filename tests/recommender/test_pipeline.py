@@ -76,7 +76,13 @@ def test_retrain_activates_a_version_with_one_factor_row_per_user_and_item(plant
     if kind == "rating":
         assert 0 < version.metrics["rmse"] < 1.5
     vector = vector_from_bytes(ItemFactor.objects.filter(version=version).first().vector)  # type: ignore[union-attr]
-    assert vector.shape == (4,)
+    params = version.hyperparameters
+    if (
+        version.algorithm == "bayesian_svdpp_served"
+    ):  # serving_samples whitened samples of [q_i; 1] side by side
+        assert vector.shape == (int(params["serving_samples"]) * (int(params["factors"]) + 1),)
+    else:
+        assert vector.shape == (int(params["factors"]),)
 
 
 def test_similarity_retrain_fills_the_neighbour_table(planted) -> None:  # type: ignore[no-untyped-def]
@@ -128,13 +134,15 @@ def test_cold_start_user_gets_damped_popularity(planted, charlie) -> None:  # ty
 
 
 def test_promotion_gate_refuses_a_worse_model_and_force_overrides(planted) -> None:  # type: ignore[no-untyped-def]
-    good = train("rating")
+    good = train("rating", algorithm="explicit_als")
     with pytest.raises(PromotionRefused, match="promotion gate refused"):
-        train("rating", params={"regularization": 1000.0, "iterations": 1})
+        train("rating", algorithm="explicit_als", params={"regularization": 1000.0, "iterations": 1})
     refused = ModelVersion.objects.exclude(pk=good.pk).get()
     assert refused.status == VersionStatus.READY
     assert ModelVersion.objects.get(status=VersionStatus.ACTIVE, kind="rating").pk == good.pk
-    forced = train("rating", params={"regularization": 1000.0, "iterations": 1}, force=True)
+    forced = train(
+        "rating", algorithm="explicit_als", params={"regularization": 1000.0, "iterations": 1}, force=True
+    )
     assert forced.status == VersionStatus.ACTIVE
     good.refresh_from_db()
     assert good.status == VersionStatus.RETIRED
@@ -202,7 +210,8 @@ def test_old_versions_are_pruned_but_never_the_active_one(planted, settings) -> 
 def test_fold_in_of_a_trained_user_reproduces_their_stored_vector(planted, kind: str) -> None:  # type: ignore[no-untyped-def]
     from recommender.services import user_fold_in_version
 
-    version = train(kind, params={"iterations": 30})
+    # Each kind's default algorithm, trained longer: the fold-in is the model's own last step.
+    version = train(kind, params={"iterations": 30} if kind == "ranking" else {"samples": 40})
     active = serving_cache.active()[kind]
     user = planted.user("romance", 2)
     stored = UserFactor.objects.get(version=version, user=user)

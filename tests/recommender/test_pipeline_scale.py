@@ -46,6 +46,29 @@ def test_the_kinds_of_one_run_read_the_ratings_once(planted, reads: list[int]) -
     assert rating.n_ratings == ranking.n_ratings == Rating.objects.count()
 
 
+def test_the_kinds_of_one_run_share_one_holdout_split(planted, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    splits: list[int] = []
+    original = training.per_user_split
+
+    def counting(data: Any, **kwargs: Any) -> Any:
+        splits.append(data.nnz)  # not the data itself: the cache must be free to let it go
+        return original(data, **kwargs)
+
+    monkeypatch.setattr(training, "per_user_split", counting)
+    with ratings_export_shared():
+        rating = train("rating")
+        ranking = train("ranking")
+    assert len(splits) == 1
+    assert rating.evaluation["holdout"] == ranking.evaluation["holdout"]
+    # Once the shared export is gone, so is its split: the next run splits its own export.
+    import gc
+
+    gc.collect()
+    assert training._last_holdout is None
+    train("ranking")
+    assert len(splits) == 2
+
+
 def test_outside_a_shared_block_each_export_reads_the_table(planted, reads: list[int]) -> None:  # type: ignore[no-untyped-def]
     with ratings_export_shared():
         ratings_export()

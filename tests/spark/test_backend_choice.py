@@ -36,7 +36,9 @@ def test_an_unknown_backend_stops_start_up_naming_the_variable() -> None:
 
 
 @pytest.mark.django_db
-def test_retrain_backend_spark_queues_the_spark_algorithms(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+def test_retrain_backend_spark_queues_the_spark_algorithms(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
     queued: list[tuple[str, str]] = []
 
     def enqueue(self: Any, kind: str, algorithm: str, params: dict[str, Any], force: bool) -> str:
