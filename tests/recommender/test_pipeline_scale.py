@@ -88,6 +88,21 @@ def test_retrain_of_every_kind_reads_the_ratings_once(planted, reads: list[int],
     assert ModelVersion.objects.filter(status="active").count() == 3
 
 
+def test_the_nightly_task_reads_the_ratings_once_for_the_three_kinds(
+    planted, reads: list[int], settings
+) -> None:  # type: ignore[no-untyped-def]
+    from recommender.tasks import retrain_all
+
+    settings.TASTEBASE_DEFAULT_PARAMS = {
+        "rating": FAST[settings.TASTEBASE_DEFAULT_ALGORITHMS["rating"]],
+        "ranking": FAST["implicit_als"],
+        "similarity": {"k": 10, "similarity": "jaccard"},
+    }
+    results = retrain_all.apply().get()
+    assert [r["status"] for r in results] == ["active", "active", "active"]
+    assert len(reads) == 1
+
+
 class _Recorder:
     """A model whose ``fit`` takes ``init``: records what it was started from."""
 
