@@ -779,7 +779,7 @@ HEALTH_EXAMPLE: dict[str, Any] = {
     "models": {
         "rating": {
             "id": 12,
-            "algorithm": "explicit_als",
+            "algorithm": "bayesian_svdpp_served",
             "trained_at": "2026-02-01T03:31:00Z",
             "activated_at": "2026-02-01T03:31:00Z",
             "age_seconds": 3600,

@@ -25,6 +25,9 @@ from tests.recommender.conftest import plant_ratings
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = {"factors": 4, "iterations": 5, "regularization": 1.0}
 SLOW = {"factors": 64, "iterations": 150, "regularization": 1.0}  # ~4 s per fit on the bigger table
+# The rating kind's default (bayesian_svdpp_served) takes Gibbs sweeps, not iterations.
+QUICK_RATING = {"factors": 4, "burn_in": 10, "samples": 20, "serving_samples": 10}
+SLOW_RATING = {"factors": 8, "burn_in": 20, "samples": 100}  # several seconds per fit on the bigger table
 
 pytestmark = pytest.mark.django_db(transaction=True)
 needs_worker = pytest.mark.skipif(
@@ -192,9 +195,9 @@ def test_a_rating_made_during_a_slow_retrain_on_a_real_worker_is_in_the_new_vers
 
     planted = plant_ratings(n_users=600, n_items=200)
     worker.start()
-    first = worker.send(kind="rating", params=QUICK).get(timeout=120)
+    first = worker.send(kind="rating", params=QUICK_RATING).get(timeout=120)
     assert first["status"] == VersionStatus.ACTIVE
-    result = worker.send(kind="rating", params=SLOW, force=True)
+    result = worker.send(kind="rating", params=SLOW_RATING, force=True)
     wait_for(
         lambda: ModelVersion.objects.filter(
             status=VersionStatus.TRAINING, stage__in=["fit", "judge"]
