@@ -32,7 +32,9 @@ def _fresh_serving_state(settings: Any) -> Iterator[None]:
         cache.delete_pattern("*")  # only the cache's keys: FLUSHDB would drop another run's lock
     else:
         cache.clear()
-    settings.TASTEBASE_TRAINING_LOCK_TTL = 5
+    # Short, so a lock a failed test leaves behind lapses soon; not 5 s: once on the Postgres
+    # leg at load ~6 a run in the request lost its lock after 5 s without a renewal.
+    settings.TASTEBASE_TRAINING_LOCK_TTL = 15
     yield
     serving_cache.clear()
 
