@@ -11,6 +11,9 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 # The broker and results live in another database: tests clear the cache (FLUSHDB).
 BROKER_TEST_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
+# The SQLite leg runs on two processes (pytest-xdist); each gets its own test database.
+# The Postgres leg stays in one: its real Celery worker shares one broker database.
+XDIST ?= -n 2
 # Port of `make demo` / `make serve` (127.0.0.1 only).
 PORT ?= 8000
 
@@ -39,7 +42,7 @@ serve: $(VENV)/.runtime
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev
-	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(PY) -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.dev
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) CELERY_BROKER_URL=$(BROKER_TEST_URL) \
