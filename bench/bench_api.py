@@ -196,8 +196,8 @@ def gunicorn(env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[str
                 proc.wait()
 
 
-def cpu_snapshot(master: psutil.Process) -> dict[str, Any]:
-    """CPU seconds so far: per process of gunicorn and of this database's Postgres backends, and the machine's."""
+def cpu_snapshot(master: psutil.Process, database: str = DATABASE) -> dict[str, Any]:
+    """CPU seconds so far: per process of gunicorn and of ``database``'s Postgres backends, and the machine's."""
     groups: dict[str, dict[int, float]] = {"gunicorn": {}, "postgres": {}}
     try:
         server = [master, *master.children(recursive=True)]
@@ -206,7 +206,7 @@ def cpu_snapshot(master: psutil.Process) -> dict[str, Any]:
     backends = [
         p
         for p in psutil.process_iter(["cmdline"])
-        if f" {DATABASE} " in " ".join(p.info["cmdline"] or [])
+        if f" {database} " in " ".join(p.info["cmdline"] or [])
         and p.info["cmdline"][0].startswith("postgres")
     ]
     for group, processes in (("gunicorn", server), ("postgres", backends)):
@@ -222,20 +222,20 @@ def cpu_snapshot(master: psutil.Process) -> dict[str, Any]:
 
 
 @contextmanager
-def cpu_meter(master: psutil.Process) -> Iterator[dict[str, float]]:
-    """Average cores busy during the block: gunicorn, Postgres (this database), the whole machine.
+def cpu_meter(master: psutil.Process, database: str = DATABASE) -> Iterator[dict[str, float]]:
+    """Average cores busy during the block: gunicorn, Postgres (``database``), the whole machine.
 
     Filled in when the block ends, with its wall seconds. Processes are
     sampled every half second, so a backend that exits mid-run
     (``CONN_MAX_AGE`` recycles connections) still counts.
     """
     cores: dict[str, float] = {}
-    start = cpu_snapshot(master)
+    start = cpu_snapshot(master, database)
     seen: dict[str, dict[int, float]] = {group: dict(start[group]) for group in ("gunicorn", "postgres")}
     stop = threading.Event()
 
     def sample() -> float:
-        snapshot = cpu_snapshot(master)
+        snapshot = cpu_snapshot(master, database)
         for group, processes in seen.items():
             processes.update(snapshot[group])
         return snapshot["machine"]
@@ -282,12 +282,12 @@ def warm_up(base: str, tokens: list[list[str]], items: list[int]) -> dict[str, i
     return dict(failed)
 
 
-def flush_cache(redis_url: str) -> None:
+def flush_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> None:
     """Delete the site's keys (cached lists, generations, throttles, health probes), only those."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{CACHE_PREFIX}:*", count=1000))
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
 
@@ -304,6 +304,7 @@ def locust_run(
     config: dict[str, Any],
     tmp: Path,
     master: psutil.Process,
+    database: str = DATABASE,
 ) -> dict[str, Any]:
     """One headless locust run of ``user_class``; per request name: count, req/s, latencies, errors."""
     label = f"{user_class}-{users}"
@@ -317,7 +318,7 @@ def locust_run(
         user_class,
     ]  # fmt: skip
     env = {**os.environ, "BENCH_API_CONFIG": str(config_path)}
-    with cpu_meter(master) as cores:
+    with cpu_meter(master, database) as cores:
         done = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120
         )
@@ -501,8 +502,8 @@ def report(args: argparse.Namespace, measured: Measured, check: dict[str, Any]) 
     if any(result["locust_cpu_warning"] for _, _, result in [*runs, ("", 0, mixed)]):
         lines.append("- Locust warned that its CPU use went above 90 % in at least one run.")
     if measured.warm_failures:
-        failed = ", ".join(f"{name} {n}" for name, n in measured.warm_failures.items())
-        lines.append(f"- Warm-up (8 threads, not counted above) requests that failed: {failed}.")
+        warm = ", ".join(f"{name} {n}" for name, n in measured.warm_failures.items())
+        lines.append(f"- Warm-up (8 threads, not counted above) requests that failed: {warm}.")
     if tracebacks := measured.server_log.count("Traceback"):
         lines.append(f"- gunicorn logged {tracebacks} traceback(s).")
     ok = not (errors or check["lost"] or check["counts_off"] or check["aggregates_off"])

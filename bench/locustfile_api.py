@@ -2,8 +2,8 @@
 
 ``BENCH_API_CONFIG`` names a JSON file::
 
-    {"tokens": [[username, key], ...],        # every ML-100K user with a token
-     "mixed_tokens": [[username, key], ...],  # one per MixedUser, none shared
+    {"tokens": [[username, key], ...],        # the users RecommendationsUser picks from
+     "mixed_tokens": [[username, key], ...],  # one per MixedUser, none shared (may be empty)
      "items": [item ids], "item_pages": n,    # for item detail, items list and rating writes
      "out": path, "seed": int}
 
@@ -45,6 +45,9 @@ ERROR_SAMPLES: list[str] = []
 ACKED: dict[str, dict[int, float]] = defaultdict(dict)
 #: username -> item ids whose last write failed or had no answer: what the database holds is unknown.
 UNCERTAIN: dict[str, set[int]] = defaultdict(set)
+#: Token keys RecommendationsUser asked for: a run starts with an empty list cache, so the
+#: first request of each is a miss (the list is computed) and later ones are hits.
+RECS_ASKED: set[str] = set()
 _mixed_slots = itertools.count()
 _recs_slots = itertools.count()
 
@@ -80,6 +83,7 @@ def _write(**_: Any) -> None:
         "acked": {user: {str(k): v for k, v in items.items()} for user, items in ACKED.items()},
         "uncertain": {user: sorted(items) for user, items in UNCERTAIN.items() if items},
         "cpu_s": usage.ru_utime + usage.ru_stime,
+        "distinct_recommendation_users": len(RECS_ASKED),
     }
     Path(CONFIG["out"]).write_text(json.dumps(result), encoding="utf-8")
 
@@ -99,7 +103,7 @@ class HealthUser(FastHttpUser):
 
 
 class RecommendationsUser(FastHttpUser):
-    """``GET /api/v1/me/recommendations/?n=10`` as a random ML-100K user each time."""
+    """``GET /api/v1/me/recommendations/?n=10`` as a random user of ``tokens`` each time."""
 
     wait_time = constant(0)
 
@@ -109,6 +113,7 @@ class RecommendationsUser(FastHttpUser):
     @task
     def recommendations(self) -> None:
         _, key = self.rng.choice(TOKENS)
+        RECS_ASKED.add(key)
         self.client.get("/api/v1/me/recommendations/?n=10", headers=_auth(key), name="recommendations")
 
 

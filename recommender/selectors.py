@@ -35,7 +35,7 @@ from recommender.engine.tables import rank_items
 
 from . import cache as list_cache
 from .models import ItemNeighbor, ModelKind, ModelVersion, UserFactor, vector_from_bytes
-from .serving import ServingVersion, serving_cache
+from .serving import ServingVersion, one_blas_thread, serving_cache
 
 #: A rating at or above this counts as "liked" for explanations.
 LIKED_SCORE = 4.0
@@ -167,7 +167,10 @@ def _cached_recommendations(
     cached, generation = list_cache.lookup(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    result = _recommend(active=active, user_id=user_id, limit=limit, genre=genre, exclude_rated=exclude_rated)
+    with one_blas_thread():
+        result = _recommend(
+            active=active, user_id=user_id, limit=limit, genre=genre, exclude_rated=exclude_rated
+        )
     list_cache.remember(key, result, generation)
     return result
 
@@ -439,7 +442,8 @@ def similar_items(
     cached, generation = list_cache.lookup(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    result = _similar_items(item=item, limit=limit, user_id=user_id, similarity=similarity, active=active)
+    with one_blas_thread():
+        result = _similar_items(item=item, limit=limit, user_id=user_id, similarity=similarity, active=active)
     list_cache.remember(key, result, generation)
     return result
 

@@ -5,17 +5,22 @@ into an engine :class:`~recommender.engine.tables.FactorTables` and reuses it
 until the set of active versions changes (a rollback, a new activation): then
 the next request reloads. Scoring, predicted ratings and fold-in all run in
 the engine on those tables; this module only reads the database.
+
+Lists are computed on one BLAS thread (:func:`one_blas_thread`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController
 
 from recommender.engine.tables import FactorTables
 
@@ -140,6 +145,35 @@ class _ServingCache:
 
 serving_cache = _ServingCache()
 
+_blas: ThreadpoolController | None = None
+
+
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded at the first call, numpy's among them (this module imports
+    numpy); found once per process, as the lookup walks every loaded library (about 1 ms)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block's BLAS calls on one thread, and restore the pool's size afterwards.
+
+    A recommendation list scores the whole catalog with one matrix-vector product
+    (26,744 x 64 on the ML-20M-shaped catalog). OpenBLAS splits that over every
+    core; in a web server the cores are already taken by the other workers and
+    the database, and its threads then wait for each other: 14.8 ms p50 against
+    0.27 ms on one thread, on 2 loaded cores (docs/benchmarks.md, "Serving at
+    20M"). A server's parallelism comes from its workers. One thread gives the
+    same products bit for bit (each output is one dot product either way). The
+    limit is process-wide (OpenBLAS has one pool): overlapping requests of a
+    threaded server may leave it at one thread, which suits a web process.
+    """
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
 
 def serving_warm_up() -> list[str]:
     """Load the live versions and run one fold-in through each, so no person waits for it.
@@ -152,6 +186,7 @@ def serving_warm_up() -> list[str]:
     """
     warmed: list[str] = []
     try:
+        _blas_controller()
         versions, _ = serving_cache.state()
         for kind, version in versions.items():
             if len(version.item_ids):
