@@ -91,6 +91,10 @@ def test_a_fresh_import_rebuilds_every_index_and_constraint(tmp_path: Path) -> N
     assert (summary.ratings_created, summary.ratings_updated, summary.ratings_unchanged) == (len(rows), 0, 0)
     assert schema() == before
     assert {"indexes", "copy", "analyze", "aggregates", "stamps"} <= summary.stage_seconds.keys()
+    # The planner knows the catalog's size too (reltuples is -1 until a table is analyzed).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Item._meta.db_table])
+        assert cursor.fetchone()[0] == ITEMS
     got = stored()
     assert len(got) == len(rows)
     for u, i, score, ts in rows:
