@@ -126,11 +126,9 @@ class _Neighborhood(Recommender):
             # Entities are users: co-raters are items (items x users matrix).
             x = data.csc.T.tocsr()
             base = (mu, b_i, b_u)
-            lookup = data.csr.copy()  # row = neighbour user, columns = items
         else:
             x = data.csr
             base = (mu, b_u, b_i)
-            lookup = data.csc.T.tocsr().copy()  # row = neighbour item, columns = users
         self.neighbors_, self.neighbor_scores_ = top_k_neighbors(
             x,
             self.similarity,
@@ -139,21 +137,44 @@ class _Neighborhood(Recommender):
             shrinkage=self.shrinkage,
             baseline=base,
         )
-        # The pair kernel binary-searches each lookup row: indices must be sorted.
-        lookup.sort_indices()
-        values = lookup.data.astype(np.float64)
-        if self.baseline:
-            rows = np.repeat(np.arange(lookup.shape[0]), np.diff(lookup.indptr))
-            if self._user_based:
-                values -= mu + b_u[rows] + b_i[lookup.indices]
-            else:
-                values -= mu + b_i[rows] + b_u[lookup.indices]
-        self._lookup = (lookup.indptr.astype(np.int64), lookup.indices.astype(np.int32), values)
-        n_ent = self.neighbors_.shape[0]
-        # Ranking uses only positive similarities (negative "neighbours" are not evidence of taste).
-        positive = np.where(self.neighbor_scores_ > 0, self.neighbor_scores_, 0.0)
-        self._neighbor_matrix = neighbor_matrix(self.neighbors_, positive, n_ent)
-        self._neighbor_matrix.eliminate_zeros()
+        # Built on first use: a fit that is only exported (the site's similarity
+        # tables) never pays for them (a few O(nnz) passes at 20M ratings).
+        self._lookup_cache: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]] | None = None
+        self._neighbor_matrix_cache: sp.csr_matrix | None = None
+
+    @property
+    def _lookup(self) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+        """(indptr, indices, values) of the neighbours' ratings, baseline residuals if ``baseline``."""
+        if self._lookup_cache is None:
+            data = self.data_
+            mu = self.global_mean_
+            b_u = self.baseline_user_.astype(np.float64)
+            b_i = self.baseline_item_.astype(np.float64)
+            # Rows are the neighbours: users (columns items), or items (columns users).
+            lookup = data.csr.copy() if self._user_based else data.csc.T.tocsr().copy()
+            # The pair kernel binary-searches each lookup row: indices must be sorted.
+            lookup.sort_indices()
+            values = lookup.data.astype(np.float64)
+            if self.baseline:
+                rows = np.repeat(np.arange(lookup.shape[0]), np.diff(lookup.indptr))
+                if self._user_based:
+                    values -= mu + b_u[rows] + b_i[lookup.indices]
+                else:
+                    values -= mu + b_i[rows] + b_u[lookup.indices]
+            self._lookup_cache = (lookup.indptr.astype(np.int64), lookup.indices.astype(np.int32), values)
+        return self._lookup_cache
+
+    @property
+    def _neighbor_matrix(self) -> sp.csr_matrix:
+        """The positive part of the neighbour table as an (entities x entities) CSR."""
+        if self._neighbor_matrix_cache is None:
+            n_ent = self.neighbors_.shape[0]
+            # Ranking uses only positive similarities (negative "neighbours" are not evidence of taste).
+            positive = np.where(self.neighbor_scores_ > 0, self.neighbor_scores_, 0.0)
+            matrix = neighbor_matrix(self.neighbors_, positive, n_ent)
+            matrix.eliminate_zeros()
+            self._neighbor_matrix_cache = matrix
+        return self._neighbor_matrix_cache
 
     def _pair_sums(
         self, entities: NDArray[np.int64], targets: NDArray[np.int64]

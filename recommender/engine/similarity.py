@@ -48,6 +48,8 @@ SIMILARITIES: tuple[str, ...] = ("cosine", "adjusted_cosine", "pearson", "pearso
 _MODE_JACCARD, _MODE_COSINE, _MODE_PEARSON = 0, 1, 2
 # Relative tolerance below which a co-rater variance counts as zero.
 _VAR_EPS = 1e-12
+# Tests set this to run jaccard through the general kernel, the counts kernel's reference.
+_GENERAL_JACCARD = False
 
 
 def _mode(kind: str) -> int:
@@ -77,10 +79,11 @@ def similarity_values(
     m = sp.csr_matrix(x, dtype=np.float64, copy=True)
     m.sum_duplicates()
     m.sort_indices()
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     if kind == "jaccard":
         m.data[:] = 1.0
-    elif kind == "adjusted_cosine":
+        return m
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    if kind == "adjusted_cosine":
         counts = np.diff(m.indptr)
         means = np.bincount(rows, weights=m.data, minlength=m.shape[0]) / np.maximum(counts, 1)
         m.data -= means[rows]
@@ -390,6 +393,86 @@ def _block_top_k(
             out_sc[b, m:] = 0.0
 
 
+@njit(cache=True, parallel=True, fastmath=False, nogil=True)
+def _block_top_k_jaccard(
+    start: int,
+    stop: int,
+    col_indptr: NDArray[np.int64],
+    col_indices: NDArray[np.int32],
+    row_indptr: NDArray[np.int64],
+    row_indices: NDArray[np.int32],
+    counts: NDArray[np.float64],
+    labels: NDArray[np.int64],
+    min_support: int,
+    shrinkage: float,
+    n_threads: int,
+    out_nb: NDArray[np.int32],
+    out_sc: NDArray[np.float32],
+) -> None:
+    """:func:`_block_top_k` for jaccard, which needs only the co-rater counts ``n``.
+
+    The counts are int32 (half the workspace of the float sums, so more of it
+    stays in cache). A row whose co-raters' rows hold more entries than there
+    are entities touches most of them anyway: its hot loop is a bare
+    ``acc[j] += 1`` and the touched entities are found by one scan of ``acc``
+    afterwards instead of being listed on first touch. Same formula and
+    candidates as the general kernel, so the same table (the top-k does not
+    depend on the order candidates are offered in).
+    """
+    n_ent = counts.shape[0]
+    n_rows = stop - start
+    k = out_nb.shape[1]
+    for t in prange(n_threads):
+        acc = np.zeros(n_ent, dtype=np.int32)
+        touched = np.empty(n_ent, dtype=np.int64)
+        cand_j = np.empty(n_ent, dtype=np.int64)
+        cand_s = np.empty(n_ent, dtype=np.float32)
+        for b in range(t, n_rows, n_threads):
+            i = start + b
+            visits = 0
+            for p in range(col_indptr[i], col_indptr[i + 1]):
+                u = col_indices[p]
+                visits += row_indptr[u + 1] - row_indptr[u]
+            n_touched = 0
+            if visits >= n_ent:
+                for p in range(col_indptr[i], col_indptr[i + 1]):
+                    u = col_indices[p]
+                    for q in range(row_indptr[u], row_indptr[u + 1]):
+                        acc[row_indices[q]] += 1
+                for j in range(n_ent):
+                    if acc[j] != 0:
+                        touched[n_touched] = j
+                        n_touched += 1
+            else:
+                for p in range(col_indptr[i], col_indptr[i + 1]):
+                    u = col_indices[p]
+                    for q in range(row_indptr[u], row_indptr[u + 1]):
+                        j = row_indices[q]
+                        if acc[j] == 0:
+                            touched[n_touched] = j
+                            n_touched += 1
+                        acc[j] += 1
+            n_cand = 0
+            for s in range(n_touched):
+                j = touched[s]
+                n = np.float64(acc[j])
+                acc[j] = 0
+                if j != i and n >= min_support:
+                    # |U_i ∩ U_j| / |U_i ∪ U_j|
+                    sim = n / (counts[i] + counts[j] - n)
+                    sim = min(max(sim, -1.0), 1.0)
+                    if shrinkage > 0.0:
+                        # Koren 2010 eq. 2: sim * n / (n + shrinkage)
+                        sim *= n / (n + shrinkage)
+                    cand_j[n_cand] = labels[j]
+                    cand_s[n_cand] = sim
+                    n_cand += 1
+            m = min(k, n_cand)
+            _select_top_k(cand_j, cand_s, n_cand, out_nb[b, :m], out_sc[b, :m])
+            out_nb[b, m:] = -1
+            out_sc[b, m:] = 0.0
+
+
 def top_k_neighbors(
     x: sp.spmatrix,
     kind: str = "cosine",
@@ -424,7 +507,7 @@ def top_k_neighbors(
     # not depend on the relabelling. (Computing only the upper triangle and
     # offering each pair to both rows' heaps halves the products but was
     # slower at that size: the second heap access is a cache miss per pair.)
-    labels = np.argsort(-np.diff(values.tocsc().indptr), kind="stable").astype(np.int64)
+    labels = np.argsort(-np.bincount(values.indices, minlength=n_ent), kind="stable").astype(np.int64)
     rank = np.empty(n_ent, dtype=np.int64)
     rank[labels] = np.arange(n_ent)
     values = sp.csr_matrix((values.data, rank[values.indices], values.indptr), shape=values.shape)
@@ -437,25 +520,23 @@ def top_k_neighbors(
     if n_ent == 0:
         return neighbors, scores
     block_size = n_ent if block_size is None else max(1, int(block_size))
-    args = (
-        csc.indptr.astype(np.int64),
-        csc.indices.astype(np.int32),
-        csc.data,
-        values.indptr.astype(np.int64),
-        values.indices.astype(np.int32),
-        values.data,
-        counts,
-        labels,
-        mode,
-        int(max(min_support, 1)),
-        float(shrinkage),
-        get_num_threads(),
-    )
+    col_indptr, col_indices = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
+    row_indptr, row_indices = values.indptr.astype(np.int64), values.indices.astype(np.int32)
+    support, shrink, threads = int(max(min_support, 1)), float(shrinkage), get_num_threads()
     block_nb = np.empty((min(block_size, n_ent), k), dtype=np.int32)
     block_sc = np.empty((min(block_size, n_ent), k), dtype=np.float32)
     for start in range(0, n_ent, block_size):
         stop = min(start + block_size, n_ent)
-        _block_top_k(start, stop, *args, block_nb, block_sc)
+        if mode == _MODE_JACCARD and not _GENERAL_JACCARD:
+            _block_top_k_jaccard(
+                start, stop, col_indptr, col_indices, row_indptr, row_indices, counts, labels,
+                support, shrink, threads, block_nb, block_sc,
+            )  # fmt: skip
+        else:
+            _block_top_k(
+                start, stop, col_indptr, col_indices, csc.data, row_indptr, row_indices, values.data,
+                counts, labels, mode, support, shrink, threads, block_nb, block_sc,
+            )  # fmt: skip
         neighbors[labels[start:stop]] = block_nb[: stop - start]
         scores[labels[start:stop]] = block_sc[: stop - start]
     return neighbors, scores

@@ -15,6 +15,7 @@ import inspect
 import logging
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -245,8 +246,7 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> Interactions:
 
     run.stage("fit", 15)
     fraction = settings.TASTEBASE_HOLDOUT_FRACTION
-    train, test = per_user_split(data, test_fraction=fraction, random_state=HOLDOUT_SEED)
-    ranking_test = _sample_users(test, settings.TASTEBASE_EVAL_MAX_USERS)
+    train, test, ranking_test = _holdout(data, fraction, settings.TASTEBASE_EVAL_MAX_USERS)
     holdout_model = make_model(algorithm, model.get_params()).fit(train)
     run.done("fit")
 
@@ -273,7 +273,8 @@ def _train_version(run: _Run, model: Any, algorithm: str) -> Interactions:
         run.done("refit")
     else:
         model = holdout_model
-    del holdout_model, train, test, ranking_test  # the persisted model's tables need the memory
+    # The persisted model's tables need the memory (the split itself stays while the export is shared).
+    del holdout_model, train, test, ranking_test
 
     run.stage("persist", 80)
     tables = model.export_tables()
@@ -351,6 +352,38 @@ def _judge_incumbent(
         judged.update(refitted=True, metrics={}, error=str(exc)[:1000])
     run.done("judge")
     return judged
+
+
+#: The last holdout split: (weak reference to the data, fraction, max users, (train, test, ranking test)).
+_last_holdout: (
+    tuple[weakref.ref[Interactions], float, int, tuple[Interactions, Interactions, Interactions]] | None
+) = None
+
+
+def _holdout(
+    data: Interactions, fraction: float, max_users: int
+) -> tuple[Interactions, Interactions, Interactions]:
+    """(train, test, ranking test) of ``data``: the seeded per-user split and its user sample.
+
+    The kinds of one ``retrain`` share one export (the same ``data`` object),
+    so the split, a function of the data, the fraction and the seed only, is
+    computed once and handed to each (at 20M ratings it costs several
+    seconds). The cache holds the data weakly and is cleared when the data goes.
+    """
+    global _last_holdout
+    cached = _last_holdout
+    if cached is not None and cached[0]() is data and cached[1:3] == (fraction, max_users):
+        return cached[3]
+    train, test = per_user_split(data, test_fraction=fraction, random_state=HOLDOUT_SEED)
+    parts = (train, test, _sample_users(test, max_users))
+
+    def forget(_ref: weakref.ref[Interactions]) -> None:
+        global _last_holdout
+        if _last_holdout is not None and _last_holdout[0] is _ref:
+            _last_holdout = None
+
+    _last_holdout = (weakref.ref(data, forget), fraction, max_users, parts)
+    return parts
 
 
 def _sample_users(test: Interactions, max_users: int) -> Interactions:

@@ -202,12 +202,28 @@ def test_loss_matches_dense_definition() -> None:
 # ---- the model ----------------------------------------------------------------
 def test_objective_decreases_over_iterations() -> None:
     model = fitted(
-        ImplicitALS(factors=5, regularization=0.5, alpha=2.0, iterations=10, cg_steps=2), random_data()
+        ImplicitALS(factors=5, regularization=0.5, alpha=2.0, iterations=10, cg_steps=2, track_loss=True),
+        random_data(),
     )
     hist = np.array(model.loss_history_)
     assert hist.shape == (10,)
     assert np.all(np.diff(hist) <= 1e-6 * hist[:-1])
     assert hist[-1] < 0.9 * hist[0]
+
+
+def test_loss_tracking_is_opt_in_and_never_changes_the_factors() -> None:
+    data = random_data()
+    params = {"factors": 5, "regularization": 0.5, "alpha": 2.0, "iterations": 6, "cg_steps": 2}
+    quiet = fitted(ImplicitALS(**params), data)
+    tracked = fitted(ImplicitALS(**params, track_loss=True), data)
+    assert quiet.track_loss is False and quiet.loss_history_ == []
+    np.testing.assert_array_equal(quiet.user_factors_, tracked.user_factors_)
+    np.testing.assert_array_equal(quiet.item_factors_, tracked.item_factors_)
+    # The tracked history is the objective of the factors after each iteration.
+    replay = fitted(ImplicitALS(**{**params, "iterations": 2}, track_loss=True), data)
+    assert tracked.loss_history_[:2] == replay.loss_history_
+    warm = ImplicitALS(**params, warm_start_iterations=2).fit(data, init=quiet)
+    assert warm.loss_history_ == []
 
 
 def test_known_best_item_ranks_first_and_similar_items_stay_in_block() -> None:
@@ -292,7 +308,14 @@ def test_a_warm_start_from_a_fit_on_most_of_the_data_needs_few_iterations() -> N
     data = random_data()
     part, _ = per_user_split(data, 0.1, random_state=0)
     assert (part.n_users, part.n_items) == (data.n_users, data.n_items)
-    params = {"factors": 5, "regularization": 0.5, "alpha": 2.0, "iterations": 15, "cg_steps": 2}
+    params = {
+        "factors": 5,
+        "regularization": 0.5,
+        "alpha": 2.0,
+        "iterations": 15,
+        "cg_steps": 2,
+        "track_loss": True,
+    }
     holdout = fitted(ImplicitALS(**params), part)
     cold = fitted(ImplicitALS(**params), data)
     warm = ImplicitALS(**params, warm_start_iterations=3).fit(data, init=holdout)

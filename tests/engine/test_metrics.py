@@ -292,6 +292,60 @@ def test_evaluate_ratings_uses_predict_with_fallbacks() -> None:
     assert got["mae"] == pytest.approx(np.mean(np.abs(errors)))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k_kernel_matches_rank_items_and_isin(seed: int) -> None:
+    """The compiled per-user pass of evaluate_ranking = rank_items (ties by lower
+    index, non-finite scores and excluded items skipped) + np.isin for the hits."""
+    from recommender.engine.metrics import _top_k_hits
+    from recommender.engine.tables import rank_items
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    scores = rng.integers(0, 4, n).astype(np.float64)  # many ties
+    scores[rng.random(n) < 0.15] = -np.inf
+    scores[rng.random(n) < 0.1] = np.nan
+    scores[rng.random(n) < 0.05] = np.inf
+    exclude = np.unique(rng.integers(0, n, int(rng.integers(0, n + 1)))).astype(np.int32)
+    relevant = np.unique(rng.integers(0, n, 8)).astype(np.int64)
+    scratch = np.zeros(n, dtype=bool)
+    for k in (1, 3, 10, n + 5):
+        out, hits = np.empty(k, dtype=np.int64), np.zeros(k, dtype=bool)
+        size = _top_k_hits(scores, exclude, k, relevant, scratch, out, hits)
+        expected = rank_items(scores, k, exclude=exclude)
+        np.testing.assert_array_equal(out[:size], expected)
+        np.testing.assert_array_equal(hits[:size], np.isin(expected, relevant))
+        assert not scratch.any()  # the scratch mask is restored
+
+
+def test_evaluate_ratings_index_path_and_chunks_equal_raw_predict(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recommender.engine import metrics
+    from recommender.engine.split import random_split
+
+    users, items, ratings = random_ratings(5, n=600)
+    train, test = random_split(Interactions.from_arrays(users, items, ratings), 0.3, random_state=0)
+    model = TableModel(seed=2).fit(train)
+    raw_u, raw_i, raw_r = test.to_raw_arrays()
+    pred = model.predict(raw_u, raw_i)
+    expected = {"rmse": rmse(raw_r, pred), "mae": mae(raw_r, pred)}
+    assert metrics._shares_vocabularies(model, test)
+    monkeypatch.setattr(metrics, "PREDICT_CHUNK", 7)  # many chunks, a ragged last one
+    calls: list[int] = []
+    original = TableModel.predict_indices
+
+    def counting(self: TableModel, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        calls.append(u.shape[0])
+        return original(self, u, i)
+
+    monkeypatch.setattr(TableModel, "predict_indices", counting)
+    assert evaluate_ratings(model, test) == expected  # exactly: same predictions, same reductions
+    assert max(calls) == 7 and sum(calls) == test.nnz
+    assert evaluate_ratings(model, (raw_u, raw_i, raw_r)) == expected
+    # A model fitted on other vocabularies goes through the raw ids (and its fallbacks).
+    other = TableModel(seed=2).fit(Interactions.from_arrays(users[:50], items[:50], ratings[:50]))
+    assert not metrics._shares_vocabularies(other, test)
+    assert evaluate_ratings(other, test) == evaluate_ratings(other, (raw_u, raw_i, raw_r))
+
+
 def test_evaluate_ratings_refuses_ranking_only_models() -> None:
     class RankOnly(TableModel):
         ranking_only = True

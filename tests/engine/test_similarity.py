@@ -203,3 +203,34 @@ def test_top_k_scores_are_the_row_maxima(
         best = np.sort(full[i, cand])[::-1][:k]
         valid = nb[i] >= 0
         np.testing.assert_allclose(sc[i, valid], best, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("min_support", "shrinkage"), [(1, 0.0), (1, 250.0), (3, 5.0)])
+def test_jaccard_counts_kernel_equals_the_general_kernel(
+    seed: int, min_support: int, shrinkage: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jaccard runs through the int32 counts kernel: the same table as the general one,
+    bit for bit, on rows that list touched entities (few co-ratings) and rows that scan."""
+    from recommender.engine import similarity
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = 300, 400
+    # Zipf-like popularity: a few items share many raters (scan rows), most are rare (listing rows).
+    popularity = 1.0 / np.arange(1, n_cols + 1) ** 1.1
+    mask = rng.random((n_rows, n_cols)) < np.minimum(1.0, 0.9 * popularity / popularity[9])
+    rows, cols = np.nonzero(mask)
+    x = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=mask.shape)
+    visits = mask.T.astype(np.int64) @ mask.sum(axis=1)  # per item: its co-raters' row lengths
+    assert (visits >= n_cols).any() and (visits[visits > 0] < n_cols).any()
+    for block_size in (None, 37):
+        fast = top_k_neighbors(
+            x, "jaccard", 25, min_support=min_support, shrinkage=shrinkage, block_size=block_size
+        )
+        monkeypatch.setattr(similarity, "_GENERAL_JACCARD", True)
+        general = top_k_neighbors(
+            x, "jaccard", 25, min_support=min_support, shrinkage=shrinkage, block_size=block_size
+        )
+        monkeypatch.setattr(similarity, "_GENERAL_JACCARD", False)
+        np.testing.assert_array_equal(fast[0], general[0])
+        np.testing.assert_array_equal(fast[1], general[1])
