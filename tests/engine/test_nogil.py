@@ -112,5 +112,10 @@ def test_kernel_lets_other_threads_run(
         time.sleep(0.001)
     worker.join()
     gaps = np.diff(ticks) if len(ticks) > 1 else np.array([per_call * repeats])
-    # With the GIL held the main thread would be stuck for a whole call each time.
-    assert gaps.max() < per_call / 2, (len(ticks), float(gaps.max()), per_call)
+    # With the GIL held the main thread would be stuck for a whole call each time: about
+    # one tick per call, every gap as long as a call. Not the single longest gap: with the
+    # suite on two processes over two cores, the scheduler alone can pause a thread for a
+    # good part of a call now and then.
+    assert len(ticks) > 10 * repeats, (len(ticks), repeats, per_call)
+    assert float(np.median(gaps)) < per_call / 10, (float(np.median(gaps)), per_call)
+    assert np.mean(gaps > per_call / 2) < 0.05, (int(np.sum(gaps > per_call / 2)), len(gaps))
