@@ -244,6 +244,30 @@ def evaluate_ratings(model: Recommender, test: Interactions | Sequence[ArrayLike
     return {"rmse": rmse(ratings, pred), "mae": mae(ratings, pred)}
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(heap_s: NDArray[np.float64], out: NDArray[np.int64], size: int, s: float, j: int) -> None:
+    """Put ``(s, j)`` at the root of the min-heap ``heap_s[:size]`` / ``out[:size]``
+    and sift it down (worse = lower score, or the same score and the higher index)."""
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and (
+            heap_s[child + 1] < heap_s[child]
+            or (heap_s[child + 1] == heap_s[child] and out[child + 1] > out[child])
+        ):
+            child += 1
+        if heap_s[child] < s or (heap_s[child] == s and out[child] > j):
+            heap_s[pos] = heap_s[child]
+            out[pos] = out[child]
+            pos = child
+        else:
+            break
+    heap_s[pos] = s
+    out[pos] = j
+
+
 @njit(cache=True, nogil=True)
 def _top_k_hits(
     scores: NDArray[np.float64],
@@ -276,25 +300,8 @@ def _top_k_hits(
             pos = size
             size += 1
         elif s > heap_s[0]:  # same score: the kept item has the lower index and wins
-            pos = 0
-            # Sift the hole at the root down, as if the root were replaced by (s, j).
-            while True:
-                child = 2 * pos + 1
-                if child >= size:
-                    break
-                if child + 1 < size and (
-                    heap_s[child + 1] < heap_s[child]
-                    or (heap_s[child + 1] == heap_s[child] and out[child + 1] > out[child])
-                ):
-                    child += 1
-                if heap_s[child] < s or (heap_s[child] == s and out[child] > j):
-                    heap_s[pos] = heap_s[child]
-                    out[pos] = out[child]
-                    pos = child
-                else:
-                    break
-            heap_s[pos] = s
-            out[pos] = j
+            # The root (the worst kept) is replaced by (s, j).
+            _sift_down(heap_s, out, size, s, j)
             continue
         else:
             continue
@@ -316,24 +323,7 @@ def _top_k_hits(
     for end in range(size - 1, 0, -1):
         s, j = heap_s[end], out[end]
         heap_s[end], out[end] = heap_s[0], out[0]
-        pos = 0
-        while True:
-            child = 2 * pos + 1
-            if child >= end:
-                break
-            if child + 1 < end and (
-                heap_s[child + 1] < heap_s[child]
-                or (heap_s[child + 1] == heap_s[child] and out[child + 1] > out[child])
-            ):
-                child += 1
-            if heap_s[child] < s or (heap_s[child] == s and out[child] > j):
-                heap_s[pos] = heap_s[child]
-                out[pos] = out[child]
-                pos = child
-            else:
-                break
-        heap_s[pos] = s
-        out[pos] = j
+        _sift_down(heap_s, out, end, s, j)
     for r in range(size):
         hits[r] = False
         lo, hi = 0, relevant.shape[0]
