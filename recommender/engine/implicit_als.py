@@ -15,8 +15,18 @@ import scipy.sparse as sp
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
-from ._als_kernels import PANEL, accumulate_gram_panel, cholesky_solve_inplace, gather_transposed
-from .als import warm_start_factors
+from ._als_kernels import (
+    PANEL,
+    PREFETCH_AHEAD,
+    accumulate_gram_panel,
+    cholesky_solve_inplace,
+    gather_transposed,
+    prefetch_row,
+    residual_block,
+    residual_normal_product,
+    residual_row,
+)
+from .als import chunk_bounds, warm_start_factors
 from .base import Recommender
 from .interactions import Interactions
 from .tables import RANKING, FactorTables
@@ -32,7 +42,6 @@ def confidence(ratings: NDArray[np.floating], alpha: float, rating_min: float) -
     return (1.0 + alpha * (np.asarray(ratings, dtype=np.float64) - rating_min + 1.0)).astype(np.float32)
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
 def cg_least_squares_step(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -41,6 +50,7 @@ def cg_least_squares_step(
     y: NDArray[np.float32],
     yty_reg: NDArray[np.float32],
     cg_steps: int,
+    bounds: NDArray[np.int64] | None = None,
 ) -> None:
     """Update every row of ``x`` in place by ``cg_steps`` conjugate-gradient steps.
 
@@ -53,66 +63,132 @@ def cg_least_squares_step(
     ``yty_reg = Y^T Y + lambda I`` is precomputed once, so ``A p`` costs
     O(k^2 + |I_u| k) and a dense ``A`` is never formed (Takacs et al. 2011).
     CG is warm-started from the current ``x_u``; each step is an exact line
-    search, so the row's quadratic objective never increases.
+    search, so the row's quadratic objective never increases. Confidences
+    must be >= 1 (``c - 1`` below 0 counts as 0). ``bounds``: row chunks of
+    about equal cost (:func:`~recommender.engine.als.chunk_bounds`), computed
+    here if not given.
     """
-    n_rows, k = x.shape
-    for u in prange(n_rows):
-        start, end = indptr[u], indptr[u + 1]
-        xu = x[u].copy()
-        # r = b - A x_u, accumulated without forming A.
+    if bounds is None:
+        bounds = chunk_bounds(indptr, x.shape[1], solver="cg")
+    _cg_rows(indptr, indices, conf, x, y, yty_reg, int(cg_steps), bounds)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _gather_weighted(
+    indices: NDArray[np.integer],
+    conf: NDArray[np.float32],
+    start: int,
+    n: int,
+    y: NDArray[np.float32],
+    x: NDArray[np.float32],
+    z: NDArray[np.float32],
+    b: NDArray[np.float32],
+    out: NDArray[np.float32],
+    zeros: NDArray[np.float32],
+) -> None:
+    """One pass over a row's ratings: ``z[j] = sqrt(c_j - 1) y_j``, ``b = sum c_j y_j``
+    and ``out = -sum (z_j . x) z_j``, i.e. ``-(A - Y^T Y - lambda I) x``
+    (``zeros``: at least ``n`` zero targets for the residual passes).
+
+    Eight rated vectors at a time are copied (the next ones prefetched) and
+    used while in L1, as :func:`~recommender.engine._als_kernels.gather_residual`
+    does for explicit ALS; every later CG product then reads the row's
+    contiguous, cache-resident block instead of gathering ``y`` again.
+    """
+    k = y.shape[1]
+    b[:] = 0.0
+    out[:] = 0.0
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    j = 0
+    while j < n:
+        block_end = min(j + 8, n)
+        for q in range(j, block_end):
+            if q + PREFETCH_AHEAD < n:
+                prefetch_row(y, indices[start + q + PREFETCH_AHEAD])  # type: ignore[call-arg]
+            c = conf[start + q]
+            w = np.sqrt(max(c - one, zero))
+            src = y[indices[start + q]]
+            dst = z[q]
+            for a in range(k):
+                v = src[a]
+                b[a] += c * v
+                dst[a] = w * v
+        if block_end - j == 8:
+            residual_block(z, j, zeros, x, zero, out)
+        else:
+            for q in range(j, block_end):
+                residual_row(z, q, zeros, x, zero, out)
+        j = block_end
+
+
+@njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
+def _cg_rows(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    conf: NDArray[np.float32],
+    x: NDArray[np.float32],
+    y: NDArray[np.float32],
+    yty_reg: NDArray[np.float32],
+    cg_steps: int,
+    bounds: NDArray[np.int64],
+) -> None:
+    """The kernel of :func:`cg_least_squares_step`, one ``prange`` task per chunk of rows.
+
+    With ``Z`` the row's vectors scaled by ``sqrt(c - 1)`` (gathered once by
+    :func:`_gather_weighted`), ``A p = (Y^T Y + lambda I) p + Z^T (Z p)``: a
+    k x k product plus one pass over the cache-resident block per CG step.
+    """
+    k = x.shape[1]
+    for c in prange(bounds.shape[0] - 1):
+        longest = 1
+        for u in range(bounds[c], bounds[c + 1]):
+            longest = max(longest, indptr[u + 1] - indptr[u])
+        z = np.empty((longest, k), dtype=np.float32)
+        zeros = np.zeros(longest, dtype=np.float32)
+        xu = np.empty(k, dtype=np.float32)
         r = np.empty(k, dtype=np.float32)
-        for a in range(k):
-            acc = np.float32(0.0)
-            for b in range(k):
-                acc += yty_reg[a, b] * xu[b]
-            r[a] = -acc
-        for jj in range(start, end):
-            i = indices[jj]
-            c = conf[jj]
-            d = np.float32(0.0)
-            for a in range(k):
-                d += y[i, a] * xu[a]
-            # Observed entry: b gets c * y_i, A x gets (c - 1) (y_i . x) y_i.
-            w = c - (c - np.float32(1.0)) * d
-            for a in range(k):
-                r[a] += w * y[i, a]
-        p = r.copy()
-        rs_old = np.float32(0.0)
-        for a in range(k):
-            rs_old += r[a] * r[a]
+        p = np.empty(k, dtype=np.float32)
         ap = np.empty(k, dtype=np.float32)
-        for _ in range(cg_steps):
-            if rs_old < 1e-20:
-                break  # converged: a further step would divide by ~0
+        zero = np.float32(0.0)
+        for u in range(bounds[c], bounds[c + 1]):
+            start = indptr[u]
+            n = indptr[u + 1] - start
+            xu[:] = x[u]
+            # r = b - A x = b - (Y^T Y + lambda I) x - Z^T Z x; the gather leaves -Z^T Z x in ap.
+            _gather_weighted(indices, conf, start, n, y, xu, z, r, ap, zeros)
+            rs_old = np.float32(0.0)
             for a in range(k):
                 acc = np.float32(0.0)
-                for b in range(k):
-                    acc += yty_reg[a, b] * p[b]
-                ap[a] = acc
-            for jj in range(start, end):
-                i = indices[jj]
-                d = np.float32(0.0)
+                for bb in range(k):
+                    acc += yty_reg[a, bb] * xu[bb]
+                r[a] += ap[a] - acc
+                p[a] = r[a]
+                rs_old += r[a] * r[a]
+            for _ in range(cg_steps):
+                if rs_old < 1e-20:
+                    break  # converged: a further step would divide by ~0
+                residual_normal_product(z, zeros, n, p, zero, ap)  # ap = -Z^T Z p
+                pap = np.float32(0.0)
                 for a in range(k):
-                    d += y[i, a] * p[a]
-                w = (conf[jj] - np.float32(1.0)) * d
+                    acc = np.float32(0.0)
+                    for bb in range(k):
+                        acc += yty_reg[a, bb] * p[bb]
+                    ap[a] = acc - ap[a]
+                    pap += p[a] * ap[a]
+                if pap <= 0.0:
+                    break  # A is positive definite; <= 0 only from round-off at convergence
+                step = rs_old / pap
+                rs_new = np.float32(0.0)
                 for a in range(k):
-                    ap[a] += w * y[i, a]
-            pap = np.float32(0.0)
-            for a in range(k):
-                pap += p[a] * ap[a]
-            if pap <= 0.0:
-                break  # A is positive definite; <= 0 only from round-off at convergence
-            step = rs_old / pap
-            rs_new = np.float32(0.0)
-            for a in range(k):
-                xu[a] += step * p[a]
-                r[a] -= step * ap[a]
-                rs_new += r[a] * r[a]
-            beta = rs_new / rs_old
-            for a in range(k):
-                p[a] = r[a] + beta * p[a]
-            rs_old = rs_new
-        x[u] = xu
+                    xu[a] += step * p[a]
+                    r[a] -= step * ap[a]
+                    rs_new += r[a] * r[a]
+                beta = rs_new / rs_old
+                for a in range(k):
+                    p[a] = r[a] + beta * p[a]
+                rs_old = rs_new
+            x[u] = xu
 
 
 @njit(cache=True, parallel=True, fastmath=True, nogil=True, error_model="numpy")
@@ -303,6 +379,9 @@ class ImplicitALS(Recommender):
         k = int(self.factors)
         if k < 1:
             raise ValueError("factors must be >= 1")
+        if not float(self.alpha) >= 0.0:
+            # c = 1 + alpha f(r) must be >= 1: the missing entries' weight is 1.
+            raise ValueError(f"alpha must be >= 0 (got {self.alpha})")
         lam = float(self.regularization)
         rng = np.random.default_rng(self.random_state)
         iterations = int(self.iterations)
@@ -321,13 +400,15 @@ class ImplicitALS(Recommender):
             sp.csr_matrix((conf_u, csr.indices, csr.indptr), shape=csr.shape) if self.track_loss else None
         )
         eye = lam * np.eye(k)
+        user_bounds = chunk_bounds(csr.indptr, k, solver="cg")
+        item_bounds = chunk_bounds(csc.indptr, k, solver="cg")
         self.loss_history_ = []
         for _ in range(iterations):
             # Gram matrices in float64 then cast: one k x k product per half step.
             yty = (y.astype(np.float64).T @ y + eye).astype(np.float32)
-            cg_least_squares_step(csr.indptr, csr.indices, conf_u, x, y, yty, int(self.cg_steps))
+            cg_least_squares_step(csr.indptr, csr.indices, conf_u, x, y, yty, int(self.cg_steps), user_bounds)
             xtx = (x.astype(np.float64).T @ x + eye).astype(np.float32)
-            cg_least_squares_step(csc.indptr, csc.indices, conf_i, y, x, xtx, int(self.cg_steps))
+            cg_least_squares_step(csc.indptr, csc.indices, conf_i, y, x, xtx, int(self.cg_steps), item_bounds)
             if conf_csr is not None:
                 self.loss_history_.append(implicit_als_loss(conf_csr, x, y, lam))
         # Users last and exactly: the stored user vectors are then what a fold-in

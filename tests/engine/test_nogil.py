@@ -55,7 +55,7 @@ def _implicit_cg(size: int) -> Callable[[], object]:
     y = np.random.default_rng(1).normal(size=(400, k)).astype(np.float32)
     x = np.zeros((csr.shape[0], k), np.float32)
     yty = (y.T @ y + np.eye(k)).astype(np.float32)
-    return lambda: cg_least_squares_step(csr.indptr, csr.indices, csr.data, x, y, yty, 3)
+    return lambda: cg_least_squares_step(csr.indptr, csr.indices, csr.data + 1, x, y, yty, 3)
 
 
 def _implicit_exact(size: int) -> Callable[[], object]:
