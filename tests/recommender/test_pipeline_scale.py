@@ -114,6 +114,39 @@ class _Recorder:
         return self
 
 
+def test_an_export_read_by_several_connections_is_the_ratings_table(  # type: ignore[no-untyped-def]
+    planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a transaction, Postgres reads ranges of users on connections of their
+    own, side by side; whatever the path, every rating comes back once, with its
+    ``updated_at`` as Unix seconds."""
+    from django.db import connection
+
+    own_connection_reads: list[tuple[int, int]] = []
+    original = export_module._read_chunk_on_own_connection
+
+    def counting(table: str, start: int, stop: int) -> Any:
+        own_connection_reads.append((start, stop))
+        return original(table, start, stop)
+
+    monkeypatch.setattr(export_module, "_read_chunk_on_own_connection", counting)
+    monkeypatch.setattr(export_module, "PG_PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(export_module, "PG_CHUNK", 97)  # many ranges, some of them empty
+    data, _ = ratings_export()
+    if connection.vendor == "postgresql":
+        assert len(own_connection_reads) >= 2
+    users, items, scores = data.to_raw_arrays()
+    assert data.timestamps is not None
+    exported = sorted(
+        zip(users.tolist(), items.tolist(), scores.astype(float).tolist(), data.timestamps.tolist(), strict=True)
+    )
+    stored = sorted(
+        (user, item, score, int(updated.timestamp()))
+        for user, item, score, updated in Rating.objects.values_list("user_id", "item_id", "score", "updated_at")
+    )
+    assert exported == stored
+
+
 def test_the_refit_starts_from_the_holdout_fit_when_the_model_takes_init() -> None:
     model, holdout = _Recorder(), object()
     training._refit(model, holdout, "all ratings")  # type: ignore[arg-type]
