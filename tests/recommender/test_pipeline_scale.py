@@ -218,3 +218,26 @@ def test_neighbour_tables_are_stored_row_for_row(planted) -> None:  # type: igno
         )
     )
     assert rows == expected
+
+
+def test_deleting_an_item_or_a_version_deletes_its_neighbour_rows(planted) -> None:  # type: ignore[no-untyped-def]
+    """ItemNeighbor has no foreign keys in the database (bulk writes): the ORM's cascade must do their work."""
+    from catalog.models import Item
+
+    items = np.array(sorted(set(Rating.objects.values_list("item_id", flat=True))))[:3]
+    tables = NeighborTables(
+        item_ids=np.array([items[0], items[0], items[1], items[2]]),
+        neighbor_ids=np.array([items[1], items[2], items[2], items[0]]),
+        scores=np.array([0.9, 0.5, 0.8, 0.7], dtype=np.float32),
+        ranks=np.array([1, 2, 1, 1]),
+    )
+    kept, doomed = (ModelVersion.objects.create(kind="similarity", algorithm="item_knn") for _ in range(2))
+    for version in (kept, doomed):
+        version_tables_persist(version=version, tables=tables)
+    Item.objects.filter(pk=items[2]).delete()  # a neighbour of items 0 and 1, and an item with neighbours
+    assert sorted(ItemNeighbor.objects.filter(version=kept).values_list("item_id", "neighbor_id")) == [
+        (items[0], items[1])
+    ]
+    doomed.delete()
+    assert not ItemNeighbor.objects.filter(version_id=doomed.pk).exists()
+    assert ItemNeighbor.objects.filter(version=kept).count() == 1
