@@ -271,6 +271,27 @@ class Interactions:
         Used by splits: train and test share one index space, so a model fitted
         on the train part can be evaluated on test indices directly.
         """
+        mask = np.asarray(mask_or_index)
+        if mask.dtype == np.bool_ and mask.shape == (self.nnz,):
+            # A mask keeps CSR order and uniqueness: slice the arrays, count per row.
+            kept_before = np.zeros(self.nnz + 1, dtype=np.int64)
+            np.cumsum(mask, out=kept_before[1:])
+            csr = sp.csr_matrix(
+                (
+                    self.csr.data[mask],
+                    self.csr.indices[mask],
+                    kept_before[self.csr.indptr].astype(self.csr.indptr.dtype),
+                ),
+                shape=self.csr.shape,
+            )
+            csr.has_sorted_indices = True
+            return Interactions(
+                user_ids=self.user_ids,
+                item_ids=self.item_ids,
+                csr=csr,
+                csc=csr.tocsc(),
+                timestamps=None if self.timestamps is None else self.timestamps[mask],
+            )
         rows, cols, data = self.to_coo_arrays()
         ts = None if self.timestamps is None else self.timestamps[mask_or_index]
         return Interactions.from_indices(

@@ -55,7 +55,7 @@ def test_stable_order_only_checks_input_that_is_already_sorted() -> None:
 
 
 def test_stable_order_rejects_indices_outside_the_vocabulary() -> None:
-    with pytest.raises(ValueError, match="item indices must be in 0..2"):
+    with pytest.raises(ValueError, match=r"item indices must be in 0\.\.2"):
         stable_order(np.array([0, 1]), np.array([0, 3]), 2, 3)
 
 

@@ -51,9 +51,10 @@ def test_random_split_is_a_seeded_partition_of_the_requested_size() -> None:
     assert quads(test3) != quads(test)
 
 
-def test_rank_within_user_matches_per_user_sort() -> None:
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])  # int: the lexsort; float: the per-run sorts
+def test_rank_within_user_matches_per_user_sort(dtype: type) -> None:
     data = make_data(3)
-    keys = np.random.default_rng(0).integers(0, 4, data.nnz)  # many ties
+    keys = np.random.default_rng(0).integers(0, 4, data.nnz).astype(dtype)  # many ties
     ranks = _rank_within_user(data, keys)
     indptr = data.csr.indptr
     for u in range(data.n_users):
@@ -168,3 +169,14 @@ def test_per_user_split_keeps_min_train_property(seed: int, fraction: float, min
     n_train = per_user_counts(train)
     assert np.all(n_train >= np.minimum(n_u, min_train))
     assert train.nnz + test.nnz == data.nnz
+
+
+def test_selecting_by_mask_is_selecting_by_index() -> None:
+    data = make_data(4)
+    mask = np.random.default_rng(1).random(data.nnz) < 0.3
+    by_mask, by_index = data.select(mask), data.select(np.flatnonzero(mask))
+    assert quads(by_mask) == quads(by_index)
+    assert (by_mask.csr != by_index.csr).nnz == 0 and (by_mask.csc != by_index.csc).nnz == 0
+    np.testing.assert_array_equal(by_mask.csr.indptr, by_index.csr.indptr)
+    assert by_mask.timestamps is not None and by_index.timestamps is not None
+    np.testing.assert_array_equal(by_mask.timestamps, by_index.timestamps)

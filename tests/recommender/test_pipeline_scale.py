@@ -138,11 +138,19 @@ def test_an_export_read_by_several_connections_is_the_ratings_table(  # type: ig
     users, items, scores = data.to_raw_arrays()
     assert data.timestamps is not None
     exported = sorted(
-        zip(users.tolist(), items.tolist(), scores.astype(float).tolist(), data.timestamps.tolist(), strict=True)
+        zip(
+            users.tolist(),
+            items.tolist(),
+            scores.astype(float).tolist(),
+            data.timestamps.tolist(),
+            strict=True,
+        )
     )
     stored = sorted(
         (user, item, score, int(updated.timestamp()))
-        for user, item, score, updated in Rating.objects.values_list("user_id", "item_id", "score", "updated_at")
+        for user, item, score, updated in Rating.objects.values_list(
+            "user_id", "item_id", "score", "updated_at"
+        )
     )
     assert exported == stored
 
