@@ -1,6 +1,7 @@
 """Spark MLlib's ALS (``local[2]``) beside the engine's ExplicitALS on the synthetic set.
 
     python -m bench.bench_spark                     # 5M ratings (scale 0.25): fits, then retrain in Postgres
+    python -m bench.bench_spark --scale 1 --iterations 3 --driver-memory 8g   # 20M, its own block
     python -m bench.bench_spark --scale 0.02 --iterations 3 --no-retrain --no-write   # a smoke run
 
 Two measurements, each model in its own child process, one after the other in
@@ -44,6 +45,7 @@ from bench.common import (
 
 HEADING = "## Spark training backend"
 MASTER = "local[2]"
+DEFAULT_SCALE = 0.25
 
 FIT_CHILD = r"""
 import sys, time
@@ -243,7 +245,7 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scale", type=float, default=0.25, help="bench/synthetic.py scale (0.25 = 5M ratings)"
+        "--scale", type=float, default=DEFAULT_SCALE, help="bench/synthetic.py scale (0.25 = 5M ratings)"
     )
     parser.add_argument("--factors", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=10)
@@ -269,7 +271,13 @@ def main() -> None:
     body = report(args, fits, retrain, (before, load_average()))
     print(body)
     if not args.no_write:
-        write_section("bench.bench_spark", HEADING, body, command=command_line("bench.bench_spark"))
+        # Each scale keeps its own block (and heading), so a 20M run does not replace the 5M figures.
+        name, heading = (
+            ("bench.bench_spark", HEADING)
+            if args.scale == DEFAULT_SCALE
+            else (f"bench.bench_spark scale {args.scale:g}", f"{HEADING} (scale {args.scale:g})")
+        )
+        write_section(name, heading, body, command=command_line("bench.bench_spark"))
 
 
 if __name__ == "__main__":

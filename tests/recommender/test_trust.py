@@ -346,12 +346,18 @@ def test_fold_in_failures_are_counted_on_the_version_and_shown_in_the_admin(clie
     )
 
 
-def test_the_activation_pass_skips_users_whose_ratings_the_version_learned(planted) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("whole_table", [False, True], ids=["by-user", "whole-table"])
+def test_the_activation_pass_skips_users_whose_ratings_the_version_learned(  # type: ignore[no-untyped-def]
+    planted, monkeypatch: pytest.MonkeyPatch, whole_table: bool
+) -> None:
     """After a bulk import every user's stamp is new; folding 138k users one by one
-    at activation would take many minutes, though the export holds all their ratings."""
+    at activation would take many minutes, though the export holds all their ratings.
+    Many users are compared through one aggregate over the whole table."""
     from ratings.services import user_rating_stamps_touch
     from recommender.export import ratings_export
-    from recommender.services import version_fold_in_changed_users
+    from recommender.services import foldin, version_fold_in_changed_users
+
+    monkeypatch.setattr(foldin, "WHOLE_TABLE_FINGERPRINT_USERS", 0 if whole_table else 10**9)
 
     version = train("rating")
     user_rating_stamps_touch(user_ids=[u.pk for u in planted.users], changed_at=timezone.now())
