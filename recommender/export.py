@@ -114,7 +114,14 @@ def _export_postgres(expected_rows: int) -> Columns:
     parts = [part for part in read if part is not None]
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.int64)
-    users, items, scores, stamps = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    # Each column's pieces are dropped once joined: the peak holds one column twice, not all four.
+    by_column = [list(pieces) for pieces in zip(*parts, strict=True)]
+    del parts, read
+    joined = []
+    for pieces in by_column:
+        joined.append(np.concatenate(pieces))
+        pieces.clear()
+    users, items, scores, stamps = joined
     return users, items, scores, stamps
 
 

@@ -54,7 +54,9 @@ def unique_inverse(ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.int64]]:
 
 
 @njit(cache=True, nogil=True)
-def _counting_sort(keys: NDArray[np.int64], n_keys: int, order: NDArray[np.int64]) -> NDArray[np.int64]:
+def _counting_sort(
+    keys: NDArray[np.integer[Any]], n_keys: int, order: NDArray[np.int64]
+) -> NDArray[np.int64]:
     """``order`` stably re-sorted by ``keys[order]`` (keys in ``0..n_keys-1``): one counting-sort pass."""
     starts = np.zeros(n_keys + 1, dtype=np.int64)
     for j in order:
@@ -69,8 +71,27 @@ def _counting_sort(keys: NDArray[np.int64], n_keys: int, order: NDArray[np.int64
     return out
 
 
+@njit(cache=True, nogil=True)
+def _last_of_runs(
+    order: NDArray[np.int64], user_idx: NDArray[np.integer[Any]], item_idx: NDArray[np.integer[Any]]
+) -> NDArray[np.int64]:
+    """The entries of ``order`` (sorted by pair) that end a run of equal (user, item) pairs,
+    in one pass: no sorted copies of the keys."""
+    keep = np.empty_like(order)
+    kept = 0
+    for p in range(order.shape[0]):
+        j = order[p]
+        if p + 1 < order.shape[0]:
+            following = order[p + 1]
+            if user_idx[following] == user_idx[j] and item_idx[following] == item_idx[j]:
+                continue
+        keep[kept] = j
+        kept += 1
+    return keep[:kept].copy()
+
+
 def stable_order(
-    user_idx: NDArray[np.int64], item_idx: NDArray[np.int64], n_users: int, n_items: int
+    user_idx: NDArray[np.integer[Any]], item_idx: NDArray[np.integer[Any]], n_users: int, n_items: int
 ) -> NDArray[np.int64] | None:
     """``np.argsort(user_idx * n_items + item_idx, kind="stable")``, or None if already strictly sorted.
 
@@ -205,10 +226,8 @@ class Interactions:
         if order is None:  # already sorted, no duplicates
             keep = slice(None)
         else:
-            key_sorted = user_idx[order] * max(n_items, 1) + item_idx[order]
-            last_of_run = np.ones(key_sorted.shape[0], dtype=bool)
-            last_of_run[:-1] = key_sorted[1:] != key_sorted[:-1]
-            keep = order[last_of_run]
+            keep = _last_of_runs(order, user_idx, item_idx)
+            del order
         # Copies even when nothing moves: the matrix must not share the caller's arrays.
         rows, cols, data = user_idx[keep], item_idx[keep], values[keep].copy()
         # keep is sorted by (row, col): build CSR arrays directly.

@@ -190,7 +190,6 @@ def _changed_since_export(user_ids: list[int], trained_on: Interactions) -> list
         exported[known] = _fingerprints(ends - starts, cum[ends] - cum[starts], cum_w[ends] - cum_w[starts])
     current = np.zeros_like(exported)
     position = {int(u): p for p, u in enumerate(ids.tolist())}
-    fingerprint = {"n": Count("id"), "total": Sum("score"), "weighted": Sum(F("score") * F("item_id"))}
     if ids.shape[0] > WHOLE_TABLE_FINGERPRINT_USERS:
         # Many users (all of them, after a bulk import): one aggregate over the
         # whole table, a (parallel) sequential scan, instead of looking up every
@@ -203,7 +202,9 @@ def _changed_since_export(user_ids: list[int], trained_on: Interactions) -> list
         ]
     for ratings in batches:
         rows_db = (
-            ratings.values("user_id").annotate(**fingerprint).values_list("user_id", "n", "total", "weighted")
+            ratings.values("user_id")
+            .annotate(n=Count("id"), total=Sum("score"), weighted=Sum(F("score") * F("item_id")))
+            .values_list("user_id", "n", "total", "weighted")
         )
         for user_id, n, total, weighted in rows_db:
             index = position.get(int(user_id))

@@ -54,7 +54,7 @@ def test_random_split_is_a_seeded_partition_of_the_requested_size() -> None:
 @pytest.mark.parametrize("dtype", [np.int64, np.float64])  # int: the lexsort; float: the per-run sorts
 def test_rank_within_user_matches_per_user_sort(dtype: type) -> None:
     data = make_data(3)
-    keys = np.random.default_rng(0).integers(0, 4, data.nnz).astype(dtype)  # many ties
+    keys: np.ndarray = np.random.default_rng(0).integers(0, 4, data.nnz).astype(dtype)  # many ties
     ranks = _rank_within_user(data, keys)
     indptr = data.csr.indptr
     for u in range(data.n_users):
