@@ -41,6 +41,8 @@ from django.db import connection
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from recommender.engine.interactions import stable_order
+
 from .models import Rating
 
 #: Rows per COPY write (and per progress-bar step).
@@ -119,8 +121,15 @@ def ratings_merge(
         if result.created:
             part = np.flatnonzero(new)
             # (user, item) order: the table is clustered by user and index builds see sorted input.
-            # Pairs are unique (the reader keeps the last of a pair), so the sort need not be stable.
-            part = part[np.argsort(users[part] * (int(items.max()) + 1) + items[part])]
+            # Two counting-sort passes over the (dense, small) database ids, or nothing if the file is in
+            # order already: 20M rows 3.3 s by argsort. Pairs are unique (the reader keeps the last of a pair).
+            n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+            if max(n_users, n_items) <= 4 * len(part) + 1024:
+                order = stable_order(users[part], items[part], n_users, n_items)
+                if order is not None:
+                    part = part[order]
+            else:  # ids too sparse for a table of counts
+                part = part[np.argsort(users[part] * n_items + items[part])]
             if result.created > REBUILD_SHARE * stored:
                 stage("indexes")
                 saved = _drop_secondary(cursor, table)
