@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 
@@ -53,43 +52,6 @@ def unique_inverse(ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.int64]]:
     return vocabulary, inverse.astype(np.int64).ravel()
 
 
-@njit(cache=True, nogil=True)
-def _counting_sort(
-    keys: NDArray[np.integer[Any]], n_keys: int, order: NDArray[np.int64]
-) -> NDArray[np.int64]:
-    """``order`` stably re-sorted by ``keys[order]`` (keys in ``0..n_keys-1``): one counting-sort pass."""
-    starts = np.zeros(n_keys + 1, dtype=np.int64)
-    for j in order:
-        starts[keys[j] + 1] += 1
-    for key in range(n_keys):
-        starts[key + 1] += starts[key]
-    out = np.empty_like(order)
-    for j in order:
-        key = keys[j]
-        out[starts[key]] = j
-        starts[key] += 1
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _last_of_runs(
-    order: NDArray[np.int64], user_idx: NDArray[np.integer[Any]], item_idx: NDArray[np.integer[Any]]
-) -> NDArray[np.int64]:
-    """The entries of ``order`` (sorted by pair) that end a run of equal (user, item) pairs,
-    in one pass: no sorted copies of the keys."""
-    keep = np.empty_like(order)
-    kept = 0
-    for p in range(order.shape[0]):
-        j = order[p]
-        if p + 1 < order.shape[0]:
-            following = order[p + 1]
-            if user_idx[following] == user_idx[j] and item_idx[following] == item_idx[j]:
-                continue
-        keep[kept] = j
-        kept += 1
-    return keep[:kept].copy()
-
-
 def stable_order(
     user_idx: NDArray[np.integer[Any]], item_idx: NDArray[np.integer[Any]], n_users: int, n_items: int
 ) -> NDArray[np.int64] | None:
@@ -106,8 +68,10 @@ def stable_order(
     key = user_idx * max(n_items, 1) + item_idx
     if key.size < 2 or bool(np.all(key[1:] > key[:-1])):
         return None
-    by_item = _counting_sort(item_idx, max(n_items, 1), np.arange(key.size, dtype=np.int64))
-    return _counting_sort(user_idx, max(n_users, 1), by_item)
+    from ._sort_kernels import counting_sort  # numba: loaded when first needed, not with the settings
+
+    by_item = counting_sort(item_idx, max(n_items, 1), np.arange(key.size, dtype=np.int64))
+    return counting_sort(user_idx, max(n_users, 1), by_item)
 
 
 def _lookup(vocabulary: NDArray[Any], raw: ArrayLike) -> NDArray[np.int64]:
@@ -226,7 +190,9 @@ class Interactions:
         if order is None:  # already sorted, no duplicates
             keep = slice(None)
         else:
-            keep = _last_of_runs(order, user_idx, item_idx)
+            from ._sort_kernels import last_of_runs
+
+            keep = last_of_runs(order, user_idx, item_idx)
             del order
         # Copies even when nothing moves: the matrix must not share the caller's arrays.
         rows, cols, data = user_idx[keep], item_idx[keep], values[keep].copy()
