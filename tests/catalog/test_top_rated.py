@@ -169,6 +169,40 @@ def test_recomputing_some_items_keeps_the_catalogs_prior(alice, bob) -> None:  #
     assert snapshot_prior() == pytest.approx(K * 4.0)
 
 
+@pytest.mark.parametrize("narrow", [True, False], ids=["their-ratings", "all-ratings"])
+def test_recomputing_a_list_of_items_sets_exactly_their_aggregates(  # type: ignore[no-untyped-def]
+    alice, bob, monkeypatch: pytest.MonkeyPatch, narrow: bool
+) -> None:
+    """A few items are recomputed from their own ratings, many from one pass over all of
+    them; either way only the listed items change, and an unrated one gets 0 / no mean."""
+    from ratings import services
+
+    monkeypatch.setattr(services, "NARROW_AGGREGATE_ITEMS", 1000 if narrow else 0)
+    heat, casablanca, unrated, untouched = ItemFactory(), ItemFactory(), ItemFactory(), ItemFactory()
+    now = timezone.now()
+    for user, item, score in [
+        (alice, heat, 4.0),
+        (bob, heat, 3.0),
+        (alice, casablanca, 1.5),
+        (bob, untouched, 5.0),
+    ]:
+        Rating.objects.create(
+            user=user, item=item, score=score, created_at=now, updated_at=now
+        )  # behind the services' back
+    Item.objects.filter(pk=unrated.pk).update(rating_count=3, rating_sum=9.0, rating_mean=3.0)  # stale
+    assert item_aggregates_recompute(item_ids=[heat.pk, casablanca.pk, unrated.pk]) == 3
+    got = {
+        pk: (count, total, mean)
+        for pk, count, total, mean in Item.objects.values_list(
+            "pk", "rating_count", "rating_sum", "rating_mean"
+        )
+    }
+    assert got[heat.pk] == (2, 7.0, 3.5)
+    assert got[casablanca.pk] == (1, 1.5, 1.5)
+    assert got[unrated.pk][:2] == (0, 0.0)
+    assert got[untouched.pk][:2] == (0, 0.0)  # not listed: left as it was
+
+
 # ---- the real ML-100K ------------------------------------------------------------------
 
 
