@@ -58,7 +58,8 @@ STORED_CHUNK = 10_000_000
 
 logger = logging.getLogger(__name__)
 
-_PG_EPOCH = 946_684_800  # 2000-01-01 UTC, the zero of PostgreSQL's binary timestamps
+#: 2000-01-01 UTC in Unix seconds, the zero of PostgreSQL's binary timestamps.
+PG_EPOCH_SECONDS = 946_684_800
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
@@ -121,15 +122,11 @@ def ratings_merge(
         if result.created:
             part = np.flatnonzero(new)
             # (user, item) order: the table is clustered by user and index builds see sorted input.
-            # Two counting-sort passes over the (dense, small) database ids, or nothing if the file is in
-            # order already: 20M rows 3.3 s by argsort. Pairs are unique (the reader keeps the last of a pair).
-            n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
-            if max(n_users, n_items) <= 4 * len(part) + 1024:
-                order = stable_order(users[part], items[part], n_users, n_items)
-                if order is not None:
-                    part = part[order]
-            else:  # ids too sparse for a table of counts
-                part = part[np.argsort(users[part] * n_items + items[part])]
+            # Counting sorts over the database ids, or nothing if the file is in order already
+            # (20M rows: 3.3 s by argsort). Pairs are unique (the reader keeps the last of a pair).
+            order = stable_order(users[part], items[part], int(users.max()) + 1, int(items.max()) + 1)
+            if order is not None:
+                part = part[order]
             if result.created > REBUILD_SHARE * stored:
                 stage("indexes")
                 saved = _drop_secondary(cursor, table)
@@ -299,7 +296,7 @@ def _copy_payload(
     data["l1"], data["l2"] = np.dtype(id_types[0]).itemsize, np.dtype(id_types[1]).itemsize
     data["l3"] = data["l4"] = 8
     data["user"], data["item"], data["score"] = users, items, scores
-    data["ts"] = (stamps - _PG_EPOCH) * 1_000_000  # timestamptz: microseconds since 2000
+    data["ts"] = (stamps - PG_EPOCH_SECONDS) * 1_000_000  # timestamptz: microseconds since 2000
     if ids is not None:
         data["l0"] = data["l5"] = 8
         data["id"] = ids

@@ -25,7 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 from numpy.typing import NDArray
 
-from ratings.bulk_load import binary_array_values
+from ratings.bulk_load import PG_EPOCH_SECONDS, binary_array_values
 from ratings.models import Rating
 from recommender.engine import Interactions
 
@@ -38,8 +38,6 @@ PG_CHUNK = 10_000_000
 PG_READERS = 2
 #: Below this many ratings one query on the caller's connection is as fast.
 PG_PARALLEL_MIN_ROWS = 1_000_000
-#: PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
-_PG_EPOCH_SECONDS = 946_684_800
 
 _CHUNK_QUERY = (
     "SELECT array_send(array_agg(user_id::int8)), array_send(array_agg(item_id::int8)), "
@@ -69,7 +67,7 @@ def _read_chunk(raw: psycopg.Connection[Any], table: str, start: int, stop: int)
         )
     )
     micros //= 1_000_000
-    micros += _PG_EPOCH_SECONDS
+    micros += PG_EPOCH_SECONDS  # binary timestamps count microseconds from 2000-01-01 UTC
     return [users, items, scores, micros]
 
 

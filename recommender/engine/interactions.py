@@ -68,6 +68,10 @@ def stable_order(
     key = user_idx * max(n_items, 1) + item_idx
     if key.size < 2 or bool(np.all(key[1:] > key[:-1])):
         return None
+    if max(n_users, n_items) > 4 * key.size + 1024:
+        # Indices far sparser than the rows (raw database ids): tables of counts that
+        # large would cost more than the comparison sort.
+        return np.argsort(key, kind="stable")
     from ._sort_kernels import counting_sort  # numba: loaded when first needed, not with the settings
 
     by_item = counting_sort(item_idx, max(n_items, 1), np.arange(key.size, dtype=np.int64))
